@@ -1,0 +1,16 @@
+"""Shared helpers for the course notebooks "Convnets applications on visual recognition".
+
+Split by role, the way torchvision is:
+
+- ``env``: seeding, device choice, the FAST flag, Colab detection (every notebook's setup cell)
+- ``datasets``: the real digits and photos that packages ship, and the synthetic shapes scenes
+- ``ops``: from-scratch reference ops, each checked against torchvision / torch.nn
+- ``cost``: parameter and multiply-add counts, forward-pass timing
+- ``metrics``: classification metrics (confusion matrix, accuracy)
+- ``models``: the small networks the notebooks train
+- ``train``: one small fit/evaluate loop with progress bars and a history
+- ``viz``: figures (image grids, boxes, masks, label maps, curves, confusion matrices)
+- ``checks``: what the exercise check cells call
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,93 @@
+"""What a layer costs: parameters, multiply-adds, forward time (notebooks 01-04).
+
+A multiply-add (MAC) is one weight multiplied with one input and added to a sum; a conv
+layer does ``C_in/groups * k_h * k_w`` of them for each of its output values. Bias
+additions are not counted. FLOPs are often quoted as 2 x MACs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+__all__ = ["conv2d_cost", "count_macs", "count_parameters", "time_forward"]
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def conv2d_cost(
+    c_in: int, c_out: int, kernel_size: int, out_h: int, out_w: int, bias: bool = True
+) -> tuple[int, int]:
+    """Parameters and multiply-adds of one ``nn.Conv2d`` layer (notebook 01).
+
+    ``params = c_out * (c_in * k * k + [bias])``, ``macs = c_out * c_in * k * k * out_h * out_w``
+    (for one image).
+    """
+    for v, n in ((c_in, "c_in"), (c_out, "c_out"), (kernel_size, "kernel_size")):
+        _positive_int(v, n)
+    _positive_int(out_h, "out_h")
+    _positive_int(out_w, "out_w")
+    per_output = c_in * kernel_size * kernel_size
+    return c_out * (per_output + int(bias)), c_out * per_output * out_h * out_w
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Total number of parameters (elements) of a module."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass, per image, counted by hooks on the layers.
+
+    Counts ``nn.Conv2d``, ``nn.ConvTranspose2d`` and ``nn.Linear`` (the layers that hold
+    nearly all the arithmetic of a convnet); pooling, normalisation and activations are
+    left out.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
+        raise ValueError("x must be a batched input tensor, (N, ...)")
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * k
+        elif isinstance(module, nn.ConvTranspose2d):
+            k = module.out_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total += inputs[0].numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, layers)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total // x.shape[0]
+
+
+def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 10, warmup: int = 2) -> float:
+    """Median wall-clock seconds of ``model(x)`` without gradients, after a warm-up."""
+    _positive_int(repeats, "repeats")
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -1,0 +1,29 @@
+"""Data for the notebooks: no download ever happens at run time.
+
+- :func:`digits`: scikit-learn's 1,797 real 8x8 handwritten digits, fixed train/val/test split
+- :func:`sample_image`: real photos shipped by scikit-image and scikit-learn
+- :class:`ShapesScenes`: seeded synthetic scenes of coloured shapes on textured backgrounds,
+  with boxes, labels, instance masks and a semantic label map (detection, segmentation, ...)
+"""
+
+from .digits import DIGITS_SPLIT_SIZES, digits
+from .photos import PHOTOS, sample_image
+from .shapes import (
+    SHAPE_CLASSES,
+    SHAPES,
+    ShapesScenes,
+    detection_collate,
+    render_scene,
+)
+
+__all__ = [
+    "DIGITS_SPLIT_SIZES",
+    "PHOTOS",
+    "SHAPES",
+    "SHAPE_CLASSES",
+    "ShapesScenes",
+    "detection_collate",
+    "digits",
+    "render_scene",
+    "sample_image",
+]

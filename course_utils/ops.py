@@ -1,0 +1,63 @@
+"""From-scratch reference ops, each checked against its library twin (see tests/test_ops.py).
+
+Notebook 01 writes :func:`conv1x1` and notebook 02 :func:`global_avg_pool` as exercises;
+these are the twins that later cells and notebooks use. The detection ops of DESIGN.md
+(``box_iou``, ``nms``, ``roi_pool``, ``roi_align``) join this module with notebooks 06-07.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["conv1x1", "global_avg_pool"]
+
+
+def _check_feature_map(x: torch.Tensor, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
+
+
+def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None):
+    """A 1x1 convolution as a fully connected layer applied at every pixel (notebook 01).
+
+    ``out[n, o, h, w] = sum_c weight[o, c] * x[n, c, h, w] + bias[o]``.
+
+    Args:
+        x: (N, C_in, H, W) feature map.
+        weight: (C_out, C_in, 1, 1) as in ``nn.Conv2d(C_in, C_out, 1).weight``, or (C_out, C_in).
+        bias: (C_out,) or None.
+
+    Returns:
+        (N, C_out, H, W), equal to ``F.conv2d(x, weight, bias)``.
+    """
+    _check_feature_map(x)
+    if weight.ndim == 4:
+        if weight.shape[2:] != (1, 1):
+            raise ValueError(f"weight must be 1x1, got kernel {tuple(weight.shape[2:])}")
+        weight = weight[:, :, 0, 0]
+    if weight.ndim != 2 or weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"weight must be (C_out, {x.shape[1]}, 1, 1) or (C_out, {x.shape[1]}) for an input "
+            f"with {x.shape[1]} channels, got {tuple(weight.shape)}"
+        )
+    out = torch.einsum("oc,nchw->nohw", weight, x)
+    if bias is not None:
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+        out = out + bias[None, :, None, None]
+    return out
+
+
+def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """Global average pooling: the mean of each H x W feature map (notebook 02).
+
+    Args:
+        x: (N, C, H, W) feature map.
+
+    Returns:
+        (N, C): one value per channel, equal to ``nn.AdaptiveAvgPool2d(1)(x).flatten(1)``.
+    """
+    _check_feature_map(x)
+    return x.mean(dim=(2, 3))

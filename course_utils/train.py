@@ -1,0 +1,141 @@
+"""One small training loop for every notebook that trains a classifier or a dense predictor.
+
+:func:`fit` trains for a fixed number of epochs (never a wall-clock budget, so results
+repeat), shows a ``tqdm.auto`` progress bar (a widget in Jupyter, text elsewhere) and returns
+a :class:`History` to plot with ``course_utils.viz.plot_history``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["History", "evaluate", "fit", "predict"]
+
+
+@dataclass
+class History:
+    """Per-epoch curves: ``history["train_loss"]``, ``history["val_accuracy"]``, ..."""
+
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def log(self, **values: float) -> None:
+        for key, value in values.items():
+            self.curves.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.curves[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.curves
+
+    def keys(self):
+        return self.curves.keys()
+
+    @property
+    def epochs(self) -> int:
+        return max((len(v) for v in self.curves.values()), default=0)
+
+
+def _to(batch, device):
+    x, y = batch
+    return x.to(device), y.to(device)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the model over a loader of ``(input, target)``: returns (outputs, targets) on the CPU."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    outputs, targets = [], []
+    for batch in loader:
+        x, y = _to(batch, device)
+        outputs.append(model(x).cpu())
+        targets.append(y.cpu())
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def evaluate(model: nn.Module, loader, loss_fn: Callable = F.cross_entropy, device=None) -> dict:
+    """Mean loss and accuracy (argmax over dimension 1, per sample or per pixel) on a loader."""
+    outputs, targets = predict(model, loader, device)
+    loss = loss_fn(outputs, targets).item()
+    acc = (outputs.argmax(1) == targets).float().mean().item()
+    return {"loss": loss, "accuracy": acc}
+
+
+def fit(
+    model: nn.Module,
+    train_loader,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    loss_fn: Callable = F.cross_entropy,
+    val_loader=None,
+    scheduler=None,
+    device=None,
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_loader``.
+
+    Args:
+        model: any ``nn.Module`` mapping an input batch to logits.
+        train_loader: yields ``(input, target)`` batches.
+        optimizer: built on ``model.parameters()``.
+        epochs: number of passes (fixed, so a run repeats exactly with the same seed).
+        loss_fn: ``loss_fn(logits, target) -> scalar``; cross-entropy by default.
+        val_loader: if given, validation loss and accuracy are logged after every epoch.
+        scheduler: a learning-rate scheduler stepped after every batch (e.g. ``OneCycleLR``).
+        device: where to train; defaults to the device of the model's parameters.
+        progress: show a progress bar over the epochs, then print a one-line summary.
+
+    Returns:
+        A :class:`History` with ``train_loss``, ``train_accuracy`` (on the batches as seen
+        during training) and, with a val_loader, ``val_loss`` and ``val_accuracy``.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    device = device or next(model.parameters()).device
+    history = History()
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress)
+    for _ in bar:
+        model.train()
+        total_loss, correct, seen, positions = 0.0, 0, 0, 0
+        for batch in train_loader:
+            x, y = _to(batch, device)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()}: lower the learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss.item() * y.shape[0]
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += y.shape[0]
+            positions += y.numel()  # samples, or pixels for label maps
+        history.log(train_loss=total_loss / seen, train_accuracy=correct / positions)
+        postfix = {"loss": f"{total_loss / seen:.3f}"}
+        if val_loader is not None:
+            val = evaluate(model, val_loader, loss_fn, device)
+            history.log(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            postfix["val_acc"] = f"{val['accuracy']:.3f}"
+        bar.set_postfix(postfix)
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    if progress:  # a plain line too: a saved notebook shows a progress widget only as text
+        summary = ", ".join(f"{k} {v[-1]:.3f}" for k, v in history.curves.items())
+        print(f"{desc}: {epochs} epochs in {history.seconds:.1f} s; last epoch: {summary}")
+    return history

@@ -1,0 +1,252 @@
+"""Figures: image grids, boxes, masks, label maps, training curves, confusion matrices.
+
+Every function draws with matplotlib and returns the ``Figure`` (or draws into a given
+``ax``), so notebooks can show, save or test it. Images are tensors (C, H, W) or (H, W),
+float in [0, 1] or uint8, as the datasets return them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import colors as mcolors
+from matplotlib.patches import Patch, Rectangle
+from torchvision.utils import draw_segmentation_masks
+
+__all__ = [
+    "draw_detections",
+    "label_colors",
+    "plot_confusion_matrix",
+    "plot_history",
+    "show_images",
+    "show_label_map",
+    "to_numpy_image",
+]
+
+
+def to_numpy_image(image) -> np.ndarray:
+    """An image for ``imshow``: tensors are (C, H, W) or (H, W); arrays (H, W, C) or (H, W).
+
+    Returns a float array (H, W, 3) or (H, W); uint8 tensors are scaled to [0, 1].
+    """
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.dtype == torch.uint8:
+            image = image.float() / 255
+        if image.ndim == 3:
+            image = image.permute(1, 2, 0)
+        image = image.float().numpy()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+        raise ValueError(
+            f"expected a tensor (C, H, W) / (H, W) or an array (H, W, C) / (H, W) with 1, 3 "
+            f"or 4 channels, got shape {tuple(image.shape)}"
+        )
+    return image
+
+
+def show_images(
+    images,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.6,
+    cmap: str = "gray",
+    suptitle: str | None = None,
+):
+    """Show a grid of images (a batch tensor (N, C, H, W) or a list of images)."""
+    images = list(images)
+    if not images:
+        raise ValueError("no images to show")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle))
+    )
+    axes = np.atleast_1d(axes).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < len(images):
+            img = to_numpy_image(images[i])
+            ax.imshow(img, cmap=cmap if img.ndim == 2 else None)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def label_colors(num_classes: int) -> np.ndarray:
+    """A fixed palette: (num_classes, 3) floats, black for class 0 (background)."""
+    base = plt.get_cmap("tab10").colors + plt.get_cmap("Set3").colors
+    colours = [(0.0, 0.0, 0.0)] + [base[i % len(base)] for i in range(num_classes - 1)]
+    return np.array(colours[:num_classes])
+
+
+def show_label_map(label_map, class_names: Sequence[str], ax=None, legend: bool = True):
+    """Draw an (H, W) integer label map with one colour per class and a legend."""
+    labels = np.asarray(label_map.cpu() if isinstance(label_map, torch.Tensor) else label_map)
+    if labels.ndim != 2:
+        raise ValueError(f"label_map must be (H, W), got shape {labels.shape}")
+    n = len(class_names)
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"labels must be in 0..{n - 1} for {n} class names")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    colours = label_colors(n)
+    ax.imshow(
+        labels,
+        cmap=mcolors.ListedColormap(colours),
+        vmin=-0.5,
+        vmax=n - 0.5,
+        interpolation="nearest",
+    )
+    ax.axis("off")
+    if legend:
+        handles = [Patch(color=colours[i], label=name) for i, name in enumerate(class_names)]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return ax.figure
+
+
+def draw_detections(
+    image,
+    boxes=None,
+    labels=None,
+    masks=None,
+    scores=None,
+    class_names: Sequence[str] | None = None,
+    ax=None,
+    mask_alpha: float = 0.45,
+):
+    """Draw an image with its instance masks (filled), boxes (outlines) and labels.
+
+    Args:
+        image: (3, H, W) float in [0, 1] (or uint8).
+        boxes: (N, 4) XYXY in pixels; labels: (N,) int; masks: (N, H, W) bool/0-1;
+        scores: (N,) optional, written after the class name.
+        class_names: names indexed by label (``class_names[0]`` is the background).
+    """
+    img = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.as_tensor(image)
+    if img.ndim != 3 or img.shape[0] != 3:
+        raise ValueError(f"image must be (3, H, W), got {tuple(img.shape)}")
+    if img.dtype != torch.uint8:
+        img = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    n = 0 if boxes is None else len(boxes)
+    palette = label_colors(max(len(class_names or ()), 10) + 1)
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"got {len(labels)} labels for {n} boxes")
+
+    def colour_of(i):
+        return (
+            tuple(palette[1 + (int(labels[i]) - 1) % (len(palette) - 1)])
+            if labels is not None
+            else tuple(palette[1 + i % (len(palette) - 1)])
+        )
+
+    if masks is not None and len(masks):
+        m = torch.as_tensor(masks).detach().cpu().bool()
+        cols = [tuple(int(255 * c) for c in colour_of(i)) for i in range(len(m))]
+        img = draw_segmentation_masks(img, m, alpha=mask_alpha, colors=cols)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(img.permute(1, 2, 0).numpy())
+    ax.axis("off")
+    for i in range(n):
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        colour = colour_of(i)
+        ax.add_patch(
+            Rectangle(
+                (x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5
+            )
+        )
+        text = []
+        if labels is not None:
+            lab = int(labels[i])
+            text.append(class_names[lab] if class_names is not None else str(lab))
+        if scores is not None:
+            text.append(f"{float(scores[i]):.2f}")
+        if text:
+            ax.text(
+                x1 - 0.5,
+                y1 - 1,
+                " ".join(text),
+                fontsize=7,
+                color="white",
+                bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "linewidth": 0},
+            )
+    return ax.figure
+
+
+def plot_history(history, keys: Sequence[str] | None = None, title: str | None = None):
+    """Plot training curves: losses on the left, accuracies on the right, per epoch."""
+    curves = history.curves if hasattr(history, "curves") else dict(history)
+    keys = list(keys) if keys is not None else list(curves)
+    missing = [k for k in keys if k not in curves]
+    if missing:
+        raise ValueError(f"history has no {missing}; it has {sorted(curves)}")
+    groups = {
+        "loss": [k for k in keys if "loss" in k],
+        "other": [k for k in keys if "loss" not in k],
+    }
+    groups = {g: ks for g, ks in groups.items() if ks}
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.2), squeeze=False)
+    for ax, (group, ks) in zip(axes[0], groups.items(), strict=True):
+        for k in ks:
+            ax.plot(range(1, len(curves[k]) + 1), curves[k], marker=".", label=k)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if group == "loss" else "value")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    cm,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = False,
+    ax=None,
+    title: str = "confusion matrix",
+):
+    """Draw a confusion matrix (rows: true class, columns: predicted class) with counts."""
+    cm = np.asarray(cm.cpu() if isinstance(cm, torch.Tensor) else cm, dtype=float)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be square (C, C), got shape {cm.shape}")
+    n = cm.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"got {len(names)} class names for a {n}x{n} matrix")
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.45 * n + 2, 0.45 * n + 1.6))
+    ax.imshow(shown, cmap="Blues")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                text = f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+                dark = shown[i, j] > 0.6 * shown.max()
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark else "black",
+                )
+    ax.set_xticks(range(n), names, rotation=90 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure

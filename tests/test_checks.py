@@ -1,0 +1,231 @@
+"""Every exercise check passes the reference answer and fails unimplemented and wrong ones."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils import checks, cost, ops
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def verdict(check, fn, capsys) -> str:
+    assert check(fn) is None  # a check cell shows only the printed line
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return out[0]
+
+
+def not_implemented(*args):
+    raise NotImplementedError("Exercise: ...")
+
+
+# ---------------------------------------------------------------- conv1x1 (notebook 01)
+
+
+def conv1x1_no_bias(x, w, b=None):
+    return torch.einsum("oc,nchw->nohw", w[:, :, 0, 0], x)
+
+
+def conv1x1_transposed_weight(x, w, b=None):
+    out = torch.einsum("co,nchw->nohw", w[:, :, 0, 0], x)  # W^T: runs when C_in == C_out
+    return out if b is None else out + b[None, :, None, None]
+
+
+def conv1x1_channels_last(x, w, b=None):
+    out = torch.einsum("oc,nchw->nhwo", w[:, :, 0, 0], x)
+    return out if b is None else out + b
+
+
+def conv1x1_bias_on_width(x, w, b=None):
+    out = torch.einsum("oc,nchw->nohw", w[:, :, 0, 0], x)
+    return out if b is None else out + b  # broadcasts over W when shapes allow
+
+
+def conv1x1_ignores_none_bias(x, w, b=None):
+    return torch.einsum("oc,nchw->nohw", w[:, :, 0, 0], x) + b[None, :, None, None]
+
+
+def conv1x1_spatial_sum(x, w, b=None):
+    out = torch.einsum("oc,nchw->no", w[:, :, 0, 0], x)[:, :, None, None].expand(
+        -1, -1, *x.shape[2:]
+    )
+    return out if b is None else out + b[None, :, None, None]
+
+
+# ---------------------------------------------------------------- conv2d_cost (notebook 01)
+
+
+def cost_without_bias(c_in, c_out, k, h, w, bias=True):
+    return c_out * c_in * k * k, c_out * c_in * k * k * h * w
+
+
+def cost_k_not_squared(c_in, c_out, k, h, w, bias=True):
+    return c_out * (c_in * k + bias), c_out * c_in * k * h * w
+
+
+def cost_macs_without_positions(c_in, c_out, k, h, w, bias=True):
+    return c_out * (c_in * k * k + bias), c_out * c_in * k * k
+
+
+def cost_macs_with_bias(c_in, c_out, k, h, w, bias=True):
+    return c_out * (c_in * k * k + bias), c_out * (c_in * k * k + bias) * h * w
+
+
+def cost_swapped(c_in, c_out, k, h, w, bias=True):
+    return cost.conv2d_cost(c_in, c_out, k, h, w, bias)[::-1]
+
+
+def cost_floats(c_in, c_out, k, h, w, bias=True):
+    params, macs = cost.conv2d_cost(c_in, c_out, k, h, w, bias)
+    return params + 0.5, float(macs)
+
+
+# ---------------------------------------------------------------- global_avg_pool (notebook 02)
+
+
+def gap_sum(x):
+    return x.sum(dim=(2, 3))
+
+
+def gap_max(x):
+    return x.amax(dim=(2, 3))
+
+
+def gap_keepdim(x):
+    return x.mean(dim=(2, 3), keepdim=True)
+
+
+def gap_over_channels(x):
+    return x.mean(dim=1)
+
+
+def gap_height_only(x):
+    return x.mean(dim=2)[..., 0]
+
+
+def gap_divides_by_height_twice(x):
+    return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[2])
+
+
+EXERCISES = {
+    "conv1x1": (
+        checks.check_conv1x1,
+        ops.conv1x1,
+        [
+            conv1x1_no_bias,
+            conv1x1_transposed_weight,
+            conv1x1_channels_last,
+            conv1x1_bias_on_width,
+            conv1x1_ignores_none_bias,
+            conv1x1_spatial_sum,
+        ],
+    ),
+    "conv2d_cost": (
+        checks.check_conv2d_cost,
+        cost.conv2d_cost,
+        [
+            cost_without_bias,
+            cost_k_not_squared,
+            cost_macs_without_positions,
+            cost_macs_with_bias,
+            cost_swapped,
+            cost_floats,
+        ],
+    ),
+    "global_avg_pool": (
+        checks.check_global_avg_pool,
+        ops.global_avg_pool,
+        [
+            gap_sum,
+            gap_max,
+            gap_keepdim,
+            gap_over_channels,
+            gap_height_only,
+            gap_divides_by_height_twice,
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_reference_passes(name, capsys):
+    check, reference, _ = EXERCISES[name]
+    assert verdict(check, reference, capsys) == f"{name}: correct on 5 cases"
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_unimplemented_fails(name, capsys):
+    check, _, _ = EXERCISES[name]
+    line = verdict(check, not_implemented, capsys)
+    assert line == f"{name}: not implemented yet (it raises NotImplementedError)"
+
+
+@pytest.mark.parametrize(
+    "name, wrong",
+    [(name, w) for name, (_, _, ws) in EXERCISES.items() for w in ws],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_plausible_wrong_answers_fail(name, wrong, capsys):
+    check, _, _ = EXERCISES[name]
+    line = verdict(check, wrong, capsys)
+    assert line.startswith(f"{name}: ") and "correct" not in line, line
+    assert "wrong on case" in line or "raised" in line
+
+
+def test_answers_that_change_their_inputs_cannot_change_the_expected_results(capsys):
+    def gap_in_place(x):
+        result = x.mean(dim=(2, 3))
+        x.zero_()
+        return result
+
+    assert verdict(checks.check_global_avg_pool, gap_in_place, capsys).endswith(
+        "correct on 5 cases"
+    )
+
+
+def test_not_a_function(capsys):
+    assert verdict(checks.check_conv1x1, 42, capsys) == "conv1x1: expected a function, got int"
+
+
+def test_error_message_names_the_case(capsys):
+    line = verdict(checks.check_conv1x1, conv1x1_channels_last, capsys)
+    assert line.startswith(
+        'conv1x1: wrong on case "1 image, 3->2 channels, 4x4": expected shape (1, 2, 4, 4)'
+    )
+
+
+# ---------------------------------------------------------------- the notebooks' own answers
+
+
+def solution_cells():
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for i, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source:
+                check_source = "".join(cells[i + 1]["source"])
+                yield pytest.param(source, check_source, id=f"{path.stem}-cell{i}")
+
+
+def unimplemented(source: str) -> str:
+    """The solution region replaced by a raise, keeping its indentation (what students get)."""
+    pattern = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION\n?", re.S | re.M)
+    return pattern.sub(lambda m: f'{m.group(1)}raise NotImplementedError("Exercise")\n', source)
+
+
+@pytest.mark.parametrize("source, check_source", list(solution_cells()))
+def test_notebook_solutions_pass_and_their_stubs_fail(source, check_source, capsys):
+    namespace = {"torch": torch, "nn": nn, "F": F, "checks": checks}
+    exec(source, namespace)
+    exec(check_source, namespace)
+    assert re.fullmatch(r"\w+: correct on \d+ cases", capsys.readouterr().out.strip())
+    stub = {"torch": torch, "nn": nn, "F": F, "checks": checks}
+    exec(unimplemented(source), stub)
+    exec(check_source, stub)
+    assert "not implemented yet" in capsys.readouterr().out

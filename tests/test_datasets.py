@@ -1,0 +1,245 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torchvision import tv_tensors
+from torchvision.ops import masks_to_boxes
+from torchvision.transforms import v2
+
+from course_utils import datasets
+from course_utils.datasets import SHAPES, ShapesScenes, detection_collate, render_scene
+
+# ---------------------------------------------------------------- digits
+
+
+def test_digits_splits_are_fixed_disjoint_and_complete():
+    sets = {s: datasets.digits(s) for s in ("train", "val", "test")}
+    assert {s: len(d) for s, d in sets.items()} == datasets.DIGITS_SPLIT_SIZES
+    flat = {s: {tuple(x.flatten().tolist()) for x in d.tensors[0]} for s, d in sets.items()}
+    assert sum(len(d) for d in sets.values()) == 1797
+    # scikit-learn's digits contain a few exact duplicates, so compare counts, not identities
+    assert len(flat["train"] & flat["test"]) <= 5
+    for s, d in sets.items():
+        counts = torch.bincount(d.tensors[1], minlength=10)
+        share = counts.float() / len(d)
+        assert share.min() > 0.08 and share.max() < 0.12, (s, counts)  # stratified
+    x, y = sets["train"].tensors
+    assert x.shape == (1257, 1, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert torch.equal(datasets.digits("test").tensors[0], sets["test"].tensors[0])
+
+
+def test_digits_upsampled():
+    x, _ = datasets.digits("val", size=16).tensors
+    assert x.shape == (180, 1, 16, 16) and 0.0 <= x.min() and x.max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match", [({"split": "dev"}, "split must be one of"), ({"size": 4}, "size must be")]
+)
+def test_digits_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        datasets.digits(**kwargs)
+
+
+# ---------------------------------------------------------------- photos
+
+
+@pytest.mark.parametrize("name", list(datasets.PHOTOS))
+def test_sample_image(name):
+    image = datasets.sample_image(name)
+    assert image.ndim == 3 and image.shape[0] in (1, 3) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.05
+    small = datasets.sample_image(name, size=32)
+    assert min(small.shape[1:]) == 32 and small.shape[0] == image.shape[0]
+
+
+def test_sample_image_fixed_size_and_errors():
+    assert datasets.sample_image("coffee", (20, 30)).shape == (3, 20, 30)
+    with pytest.raises(ValueError, match="unknown photo 'lena'; choose one of: astronaut"):
+        datasets.sample_image("lena")
+    with pytest.raises(ValueError, match="size must be"):
+        datasets.sample_image("coffee", size=0)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def assert_consistent(image, target, options):
+    s = options.get("image_size", 64)
+    classes = options.get("classes", datasets.SHAPE_CLASSES)
+    boxes, labels = torch.as_tensor(target["boxes"]), target["labels"]
+    masks, semantic = torch.as_tensor(target["masks"]), torch.as_tensor(target["semantic"])
+    n = len(labels)
+    assert image.shape == (3, s, s) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert boxes.shape == (n, 4) and masks.shape == (n, s, s) and semantic.shape == (s, s)
+    assert (
+        masks.dtype == torch.uint8 and semantic.dtype == torch.int64 and labels.dtype == torch.int64
+    )
+    assert n >= 1
+    assert ((labels >= 1) & (labels <= len(classes))).all()
+    m = masks.bool()
+    assert (m.flatten(1).sum(1) >= 8).all(), "every object is visible"
+    assert (m.sum(0) <= 1).all(), "visible masks never overlap"
+    # tight boxes in continuous pixel coordinates: masks_to_boxes' x2, y2 are the last pixel
+    assert torch.equal(boxes, masks_to_boxes(m) + torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    union = torch.zeros(s, s, dtype=torch.int64)
+    for k in range(n):
+        union[m[k]] = labels[k]
+    assert torch.equal(semantic, union)
+
+
+def test_scenes_are_seeded_and_independent_of_order():
+    a = render_scene(7, 3)
+    b = render_scene(7, 3)
+    assert torch.equal(a[0], b[0]) and all(torch.equal(a[1][k], b[1][k]) for k in a[1])
+    ds = ShapesScenes(5, seed=7)
+    assert torch.equal(ds[3][0], a[0])
+    assert not torch.equal(render_scene(8, 3)[0], a[0])
+    assert not torch.equal(render_scene(7, 4)[0], a[0])
+
+
+def test_default_scenes_are_consistent():
+    counts = []
+    for i in range(100):
+        image, target = render_scene(0, i)
+        assert_consistent(image, target, {})
+        counts.append(len(target["labels"]))
+    assert min(counts) >= 1 and max(counts) <= 4
+    assert len(set(counts)) >= 3  # the number of objects varies
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    image_size=st.sampled_from([32, 48, 64, 96]),
+    classes=st.lists(st.sampled_from(sorted(SHAPES)), min_size=1, max_size=6, unique=True),
+    max_objects=st.integers(1, 8),
+    max_occlusion=st.floats(0.0, 0.9),
+    clutter=st.integers(0, 6),
+)
+def test_any_valid_options_give_consistent_scenes(
+    seed, image_size, classes, max_objects, max_occlusion, clutter
+):
+    options = dict(
+        image_size=image_size,
+        classes=tuple(classes),
+        max_objects=max_objects,
+        size_range=(0.25, 0.5),
+        max_occlusion=max_occlusion,
+        clutter=clutter,
+    )
+    image, target = render_scene(seed, 0, **options)
+    assert_consistent(image, target, options)
+    assert len(target["labels"]) <= max_objects
+
+
+def test_occlusion_is_bounded():
+    # Objects hidden by later ones keep at least (1 - max_occlusion) of their area: with
+    # max_occlusion=0 nothing overlaps, so every object is a whole shape.
+    for i in range(20):
+        _, target = render_scene(1, i, max_objects=6, max_occlusion=0.0, size_range=(0.3, 0.5))
+        masks = target["masks"].bool()
+        for k in range(len(masks)):
+            assert masks[k].sum() >= 8
+
+
+def test_dataset_returns_tv_tensors_and_names():
+    ds = ShapesScenes(3, seed=2, classes=("star", "ring"))
+    image, target = ds[0]
+    assert isinstance(image, tv_tensors.Image)
+    assert isinstance(target["boxes"], tv_tensors.BoundingBoxes)
+    assert target["boxes"].format == tv_tensors.BoundingBoxFormat.XYXY
+    assert tuple(target["boxes"].canvas_size) == (64, 64)
+    assert isinstance(target["masks"], tv_tensors.Mask) and isinstance(
+        target["semantic"], tv_tensors.Mask
+    )
+    assert target["image_id"] == 0
+    assert ds.class_names == ("background", "star", "ring")
+    assert len(ds) == 3 and torch.equal(ds[-1][0], ds[2][0])
+    with pytest.raises(IndexError):
+        ds[3]
+
+
+def test_flip_moves_boxes_and_masks_with_the_image():
+    plain = ShapesScenes(10, seed=4)
+    flipped = ShapesScenes(10, seed=4, transforms=v2.RandomHorizontalFlip(p=1.0))
+    for i in range(10):
+        (img, t), (fimg, ft) = plain[i], flipped[i]
+        assert torch.equal(fimg, img.flip(-1))
+        assert torch.equal(ft["masks"], t["masks"].flip(-1))
+        assert torch.equal(ft["semantic"], t["semantic"].flip(-1))
+        s = img.shape[-1]
+        expected = torch.stack(
+            [s - t["boxes"][:, 2], t["boxes"][:, 1], s - t["boxes"][:, 0], t["boxes"][:, 3]], 1
+        )
+        assert torch.equal(ft["boxes"].as_subclass(torch.Tensor), expected)
+        assert_consistent(fimg.as_subclass(torch.Tensor), ft, {})
+
+
+def test_crop_keeps_masks_inside_boxes():
+    crop = v2.Compose([v2.RandomCrop(40), v2.SanitizeBoundingBoxes(min_size=1)])
+    ds = ShapesScenes(20, seed=5, transforms=crop)
+    torch.manual_seed(0)
+    for i in range(20):
+        img, t = ds[i]
+        assert img.shape == (3, 40, 40)
+        boxes, masks = t["boxes"], t["masks"].bool()
+        assert len(boxes) == len(t["labels"]) == len(masks)
+        for k in range(len(masks)):
+            ys, xs = torch.nonzero(masks[k], as_tuple=True)
+            if len(xs):
+                assert boxes[k, 0] <= xs.min() and xs.max() + 1 <= boxes[k, 2]
+                assert boxes[k, 1] <= ys.min() and ys.max() + 1 <= boxes[k, 3]
+
+
+def test_detection_collate():
+    ds = ShapesScenes(4)
+    images, targets = detection_collate([ds[i] for i in range(4)])
+    assert len(images) == len(targets) == 4
+    assert [t["image_id"] for t in targets] == [0, 1, 2, 3]
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=detection_collate)
+    images, targets = next(iter(loader))
+    assert len(images) == 2 and images[0].shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"classes": ("circle", "hexagon")}, r"unknown shape classes \['hexagon'\]"),
+        ({"classes": ()}, "at least one shape"),
+        ({"classes": ("circle", "circle")}, "must not repeat"),
+        ({"min_objects": 3, "max_objects": 2}, "min_objects <= max_objects"),
+        ({"size_range": (0.5, 0.2)}, "size_range must satisfy"),
+        ({"image_size": 8}, "image_size must be an int >= 16"),
+        ({"image_size": 32, "size_range": (0.1, 0.5)}, "under 6 pixels"),
+        ({"max_occlusion": 1.0}, r"max_occlusion must be in \[0, 1\)"),
+    ],
+)
+def test_bad_scene_options_are_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        render_scene(0, 0, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        ShapesScenes(2, **kwargs)  # at construction, not at the first batch
+
+
+def test_bad_dataset_arguments():
+    with pytest.raises(ValueError, match="num_images"):
+        ShapesScenes(0)
+    with pytest.raises(ValueError, match="seed"):
+        ShapesScenes(2, seed=-1)
+    with pytest.raises(ValueError, match="seed and index"):
+        render_scene(0, -1)
+
+
+def test_object_colour_does_not_give_the_class_away():
+    # Colours are drawn independently of the class: the mean colour of a class is grey-ish.
+    colours = {c: [] for c in (1, 2, 3)}
+    for i in range(150):
+        image, t = render_scene(9, i)
+        for k, label in enumerate(t["labels"].tolist()):
+            colours[label].append(image[:, t["masks"][k].bool()].mean(1).numpy())
+    means = np.array([np.mean(colours[c], axis=0) for c in colours])
+    assert np.abs(means - means.mean(0)).max() < 0.08

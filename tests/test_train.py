@@ -1,0 +1,77 @@
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import env, train
+
+
+def blobs(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 2, generator=g) * 0.5 + (2 * y[:, None] - 1)
+    return TensorDataset(x, y)
+
+
+def run(epochs=5, progress=False):
+    env.seed_everything(0)
+    model = nn.Linear(2, 2)
+    loader = DataLoader(blobs(), batch_size=32, shuffle=True)
+    val = DataLoader(blobs(seed=1), batch_size=64)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    history = train.fit(model, loader, opt, epochs=epochs, val_loader=val, progress=progress)
+    return model, history, val
+
+
+def test_fit_learns_and_records_history():
+    model, history, val = run()
+    assert history.epochs == 5 and set(history.keys()) == {
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+    }
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_accuracy"][-1] > 0.95
+    assert train.evaluate(model, val)["accuracy"] == pytest.approx(history["val_accuracy"][-1])
+    assert history.seconds > 0
+
+
+def test_fit_repeats_with_the_same_seed():
+    assert run()[1].curves == run()[1].curves
+
+
+def test_fit_prints_a_summary_with_progress(capsys):
+    run(epochs=1, progress=True)
+    assert "training: 1 epochs in" in capsys.readouterr().out
+
+
+def test_predict_returns_outputs_and_targets():
+    model, _, val = run(epochs=1)
+    outputs, targets = train.predict(model, val)
+    assert outputs.shape == (256, 2) and targets.shape == (256,)
+
+
+def test_per_pixel_accuracy_for_label_maps():
+    x = torch.randn(4, 3, 5, 5)
+    y = torch.randint(0, 2, (4, 5, 5))
+    model = nn.Conv2d(3, 2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = train.fit(
+        model, DataLoader(TensorDataset(x, y), batch_size=2), opt, epochs=1, progress=False
+    )
+    assert 0.0 <= history["train_accuracy"][0] <= 1.0
+
+
+def test_bad_epochs_and_diverging_loss():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(blobs(), batch_size=32)
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit(model, loader, opt, epochs=0)
+
+    def diverged(logits, target):
+        return logits.sum() * float("inf")
+
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train.fit(model, loader, opt, epochs=3, loss_fn=diverged, progress=False)

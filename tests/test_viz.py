@@ -1,0 +1,65 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_utils import datasets, train, viz
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_to_numpy_image_layouts():
+    assert viz.to_numpy_image(torch.rand(3, 5, 7)).shape == (5, 7, 3)
+    assert viz.to_numpy_image(torch.rand(1, 5, 7)).shape == (5, 7)
+    assert viz.to_numpy_image(np.zeros((5, 7, 3))).shape == (5, 7, 3)
+    assert viz.to_numpy_image(torch.full((3, 2, 2), 255, dtype=torch.uint8)).max() == 1.0
+    with pytest.raises(ValueError, match="expected a tensor"):
+        viz.to_numpy_image(torch.rand(2, 3, 4, 5))
+
+
+def test_show_images_grid():
+    fig = viz.show_images(torch.rand(10, 1, 8, 8), titles=[str(i) for i in range(10)], ncols=4)
+    assert isinstance(fig, Figure) and len(fig.axes) == 12
+    with pytest.raises(ValueError, match="titles"):
+        viz.show_images(torch.rand(2, 1, 8, 8), titles=["a"])
+    with pytest.raises(ValueError, match="no images"):
+        viz.show_images([])
+
+
+def test_detections_and_label_maps_draw():
+    ds = datasets.ShapesScenes(1)
+    image, t = ds[0]
+    fig = viz.draw_detections(
+        image,
+        t["boxes"],
+        t["labels"],
+        t["masks"],
+        class_names=ds.class_names,
+        scores=torch.ones(len(t["labels"])),
+    )
+    assert len(fig.axes[0].patches) == len(t["labels"])
+    fig = viz.show_label_map(t["semantic"], ds.class_names)
+    assert fig.axes[0].get_legend() is not None
+    with pytest.raises(ValueError, match="labels must be in 0..1"):
+        viz.show_label_map(torch.tensor([[0, 2], [1, 1]]), ["background", "circle"])
+    with pytest.raises(ValueError, match="image must be"):
+        viz.draw_detections(torch.rand(1, 8, 8))
+
+
+def test_history_and_confusion_plots():
+    h = train.History()
+    for i in range(3):
+        h.log(train_loss=1 / (i + 1), val_accuracy=0.5 + i / 10)
+    fig = viz.plot_history(h)
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="history has no"):
+        viz.plot_history(h, keys=["nope"])
+    fig = viz.plot_confusion_matrix(torch.tensor([[5, 1], [0, 4]]), ["a", "b"], normalize=True)
+    assert isinstance(fig, Figure)
+    with pytest.raises(ValueError, match="square"):
+        viz.plot_confusion_matrix(torch.zeros(2, 3))
