@@ -9,11 +9,14 @@ private, seeded generator, plus edge cases), compares with the library (``torch.
   ``<name>: raised <Error> on <case>: <message>`` otherwise, so nbval flags the cell and
   the student reads what is wrong.
 
-They return None, so a check cell shows nothing but that line.
+They return None, so a check cell shows nothing but that line. When the environment variable
+``COURSE_CHECKS_LOG`` names a file (the grader sets it), the line is also appended there, so the
+grader can report it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,9 +25,25 @@ from torch import nn
 
 from .cost import count_macs, count_parameters
 
-__all__ = ["check_conv1x1", "check_conv2d_cost", "check_global_avg_pool", "run_cases"]
+__all__ = [
+    "check_conv1x1",
+    "check_conv2d_cost",
+    "check_global_avg_pool",
+    "compare_tensors",
+    "report",
+    "run_cases",
+]
 
 Case = tuple[str, tuple, Any]  # (description, arguments, expected result)
+
+
+def report(line: str) -> None:
+    """Print a check's verdict (and append it to ``$COURSE_CHECKS_LOG`` when set)."""
+    print(line)
+    log = os.environ.get("COURSE_CHECKS_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
 
 def run_cases(
@@ -93,7 +112,7 @@ def check_conv1x1(fn: Callable) -> None:
             expected = conv(x)
         bias = conv.bias.detach() if use_bias else None
         cases.append((desc, (x, conv.weight.detach(), bias), expected))
-    print(run_cases("conv1x1", fn, cases, compare_tensors))
+    report(run_cases("conv1x1", fn, cases, compare_tensors))
 
 
 def _compare_cost(got: Any, expected: tuple[int, int]) -> str | None:
@@ -130,7 +149,7 @@ def check_conv2d_cost(fn: Callable) -> None:
         x = torch.zeros(1, c_in, out_h + k - 1, out_w + k - 1)
         expected = (count_parameters(conv), count_macs(conv, x))
         cases.append((desc, (c_in, c_out, k, out_h, out_w, bias), expected))
-    print(run_cases("conv2d_cost", fn, cases, _compare_cost))
+    report(run_cases("conv2d_cost", fn, cases, _compare_cost))
 
 
 # ---------------------------------------------------------------- notebook 02
@@ -152,4 +171,4 @@ def check_global_avg_pool(fn: Callable) -> None:
         if scale != 1.0:
             x = x.abs()  # ReLU-like activations: max-pooling and sums stand out
         cases.append((desc, (x,), gap(x).flatten(1)))
-    print(run_cases("global_avg_pool", fn, cases, compare_tensors))
+    report(run_cases("global_avg_pool", fn, cases, compare_tensors))

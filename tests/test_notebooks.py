@@ -143,3 +143,19 @@ def test_readme_lists_every_notebook_with_its_badge():
     for path in NOTEBOOKS:
         badge = f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}"
         assert badge in README, path.name
+
+
+def test_later_cells_use_the_course_utils_twin_not_the_answer(notebook):
+    """One failed exercise must not break the rest: no other cell calls the student's function."""
+    _, nb = notebook
+    cells = nb["cells"]
+    for i, c in enumerate(cells):
+        match = re.search(r"^def (\w+)\(", source(c), re.M)
+        if c["cell_type"] != "code" or "### BEGIN SOLUTION" not in source(c) or not match:
+            continue
+        call = re.compile(rf"(?<![\w.]){match.group(1)}\(")
+        for j, other in enumerate(cells):
+            if other["cell_type"] == "code" and j not in (i, i + 1):
+                assert not call.search(source(other)), (
+                    f"cell {j} calls the answer {match.group(1)}()"
+                )

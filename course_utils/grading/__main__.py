@@ -1,0 +1,128 @@
+"""``python -m course_utils.grading {release,grade} ...``: see ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from .exercises import NotebookError
+from .grade import Report, grade_folder, grade_submission
+from .release import release_folder
+
+CSV_HEADER = ["submission", "notebook", "status", "score", "total", "failed", "reason"]
+
+
+def _refuse_foreign(path: Path, is_ours) -> None:
+    """Never overwrite a file the grader did not write itself."""
+    if path.exists() and not is_ours(path):
+        raise NotebookError(f"{path} exists and was not written by the grader; not overwriting it")
+
+
+def _json_is_ours(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    items = data if isinstance(data, list) else [data]
+    return all(isinstance(d, dict) and d.get("grader") == "course_utils.grading" for d in items)
+
+
+def _csv_is_ours(path: Path) -> bool:
+    try:
+        first = path.read_text(encoding="utf-8").splitlines()[:1]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first == [",".join(CSV_HEADER)]
+
+
+def _csv_text(reports: list[Report]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for r in reports:
+        failed = " ".join(e.name for e in r.exercises if not e.passed)
+        notebook = Path(r.reference).name if r.reference else ""
+        writer.writerow([r.submission, notebook, r.status, r.score, r.total, failed, r.error or ""])
+    return buffer.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    rel = commands.add_parser("release", help="write the student versions of the notebooks")
+    rel.add_argument("src", type=Path, help="folder of reference notebooks (notebooks/)")
+    rel.add_argument("out", type=Path, help="folder for the student versions (exercises/)")
+    grd = commands.add_parser("grade", help="grade a submitted notebook, or a folder of them")
+    grd.add_argument("submission", type=Path, help="a student's .ipynb, or a folder of them")
+    grd.add_argument(
+        "--reference", type=Path, help="reference notebook (default: from the file name)"
+    )
+    grd.add_argument(
+        "--notebooks", type=Path, help="where to look for references (default: ./notebooks)"
+    )
+    grd.add_argument("--json", type=Path, help="also write the result(s) as JSON to this file")
+    grd.add_argument("--csv", type=Path, help="write one CSV row per submission to this file")
+    grd.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
+    grd.add_argument(
+        "--total-timeout", type=float, default=1800, help="seconds per submission (default 1800)"
+    )
+    grd.add_argument(
+        "--exercises-only",
+        action="store_true",
+        help="run only the setup, exercise and check cells (faster)",
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "release":
+            for path in release_folder(args.src, args.out):
+                print(f"released {path}")
+            return 0
+        for path, is_ours in ((args.json, _json_is_ours), (args.csv, _csv_is_ours)):
+            if path is not None:
+                _refuse_foreign(path, is_ours)
+        options = dict(
+            notebooks_dir=args.notebooks,
+            cell_timeout=args.cell_timeout,
+            total_timeout=args.total_timeout,
+            exercises_only=args.exercises_only,
+        )
+        if args.submission.is_dir():
+            if args.reference is not None:
+                options["reference"] = args.reference
+            reports = grade_folder(args.submission, **options)
+            if not reports:
+                raise NotebookError(f"no .ipynb files in {args.submission}")
+        elif args.submission.is_file():
+            reports = [grade_submission(args.submission, args.reference, **options)]
+        else:
+            raise NotebookError(f"{args.submission} does not exist")
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    for report in reports:
+        print(report.table())
+        print()
+    if len(reports) > 1:
+        graded = [r for r in reports if r.status == "graded"]
+        print(
+            f"{len(reports)} submissions: {len(graded)} graded, "
+            f"{len(reports) - len(graded)} could not be graded"
+        )
+    if args.json is not None:
+        data = [r.to_dict() for r in reports]
+        args.json.write_text(
+            json.dumps(data if len(data) > 1 else data[0], indent=2) + "\n", encoding="utf-8"
+        )
+    if args.csv is not None:
+        args.csv.write_text(_csv_text(reports), encoding="utf-8")
+    return max(r.exit_code for r in reports)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""Release and grading, end to end: nbval really runs the submissions (README, "Grading").
+
+Each grading run starts a kernel (about 10 s), so the submissions are graded once per module
+(fixtures) and most runs use ``exercises_only`` (setup, exercise and check cells); one full run
+per notebook shows that the complete notebook grades too.
+"""
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading import (
+    NotebookError,
+    find_exercises,
+    find_reference,
+    grade_folder,
+    grade_submission,
+    read_notebook,
+    release_folder,
+    release_notebook,
+)
+from course_utils.grading.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+EXERCISES = ROOT / "exercises"
+WITH_EXERCISES = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if find_exercises(read_notebook(p))]
+
+# A plausible wrong answer for the first exercise of each notebook (a whole exercise cell).
+WRONG_FIRST = {
+    "01_1x1_convolutions": "def conv1x1(x, weight, bias=None):\n"
+    "    return torch.einsum('oc,nchw->nohw', weight[:, :, 0, 0], x)  # forgot the bias\n",
+    "02_global_average_pooling": "def global_avg_pool(x):\n"
+    "    return x.sum(dim=(2, 3))  # a sum, not a mean\n",
+}
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def write(nb, path: Path) -> Path:
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    return path
+
+
+def solved(name: str):
+    """The released notebook with every exercise answered as the reference does."""
+    reference, released = read_notebook(NOTEBOOKS / name), read_notebook(EXERCISES / name)
+    for ex in find_exercises(reference):
+        released.cells[ex.cell].source = reference.cells[ex.cell].source
+    return released
+
+
+# ---------------------------------------------------------------- release
+
+
+def test_committed_exercises_are_up_to_date(tmp_path):
+    written = release_folder(NOTEBOOKS, tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in EXERCISES.glob("*.ipynb"))
+    for path in written:
+        assert path.read_text(encoding="utf-8") == (EXERCISES / path.name).read_text(
+            encoding="utf-8"
+        ), (
+            f"exercises/{path.name} is out of date: run "
+            "python -m course_utils.grading release notebooks exercises"
+        )
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
+def test_release_replaces_answers_and_keeps_the_rest(path):
+    reference = read_notebook(path)
+    released = release_notebook(reference, path.name)
+    exercises = find_exercises(reference)
+    assert len(released.cells) == len(reference.cells)
+    for i, (ref, rel) in enumerate(zip(reference.cells, released.cells, strict=True)):
+        ex = next((e for e in exercises if e.cell == i), None)
+        if ex is None:
+            if i > 0:
+                assert rel == ref  # text, figures, check cells with their reference outputs
+            continue
+        assert (
+            "### BEGIN SOLUTION" not in rel.source
+            and rel.outputs == []
+            and rel.execution_count is None
+        )
+        assert (
+            f'raise NotImplementedError("Exercise {ex.number}: implement {ex.name}()' in rel.source
+        )
+        assert ex.signature in rel.source  # the signature and docstring stay
+    assert f"/blob/main/exercises/{path.name}" in released.cells[0].source
+    assert "Exercise version" in released.cells[0].source
+
+
+def test_release_never_overwrites_what_it_did_not_write(tmp_path):
+    student_work = tmp_path / "01_1x1_convolutions.ipynb"
+    student_work.write_text(nbformat.writes(solved("01_1x1_convolutions.ipynb")), encoding="utf-8")
+    before = student_work.read_bytes()
+    with pytest.raises(NotebookError, match="not an unedited release"):
+        release_folder(NOTEBOOKS, tmp_path)
+    assert student_work.read_bytes() == before
+    with pytest.raises(NotebookError, match="must differ"):
+        release_folder(NOTEBOOKS, NOTEBOOKS)
+    assert main(["release", str(NOTEBOOKS), str(tmp_path)]) == 2
+
+
+def test_find_reference_from_file_names():
+    for name in ["01_1x1_convolutions.ipynb", "alice-01_1x1_convolutions.ipynb", "01_alice.ipynb"]:
+        assert find_reference(Path(name), NOTEBOOKS).name == "01_1x1_convolutions.ipynb"
+    with pytest.raises(NotebookError, match="pass --reference"):
+        find_reference(Path("homework.ipynb"), NOTEBOOKS)
+
+
+def test_bad_reference_notebooks_are_clear_errors():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "def f():\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION"
+        )
+    ]
+    with pytest.raises(NotebookError, match="must be followed by a '# NBVAL_CHECK_OUTPUT' cell"):
+        find_exercises(nb)
+    nb.cells = [nbformat.v4.new_code_cell("### END SOLUTION\n### BEGIN SOLUTION\n")]
+    with pytest.raises(NotebookError, match="on lines of their own, in order"):
+        find_exercises(nb)
+
+
+# ---------------------------------------------------------------- grading every notebook
+
+
+@pytest.fixture(scope="module", params=WITH_EXERCISES, ids=lambda p: p.stem)
+def graded(request, tmp_path_factory):
+    """Released, solved, one-wrong and faked-output submissions of one notebook, graded once."""
+    path = request.param
+    folder = tmp_path_factory.mktemp(path.stem)
+    reference = read_notebook(path)
+    first = find_exercises(reference)[0]
+
+    released = read_notebook(EXERCISES / path.name)
+    write(released, folder / f"released-{path.name}")
+    write(solved(path.name), folder / f"solved-{path.name}")
+    one_wrong = solved(path.name)
+    one_wrong.cells[first.cell].source = WRONG_FIRST[path.stem]
+    write(one_wrong, folder / f"onewrong-{path.name}")
+    faked = solved(path.name)
+    faked.cells[first.cell].source = WRONG_FIRST[path.stem]
+    faked.cells[first.cell].outputs = []
+    faked.cells[first.check].outputs = reference.cells[first.check].outputs  # "correct on N cases"
+    write(faked, folder / f"faked-{path.name}")
+
+    before = digest(folder)
+    reports = {r.submission.split("-")[0]: r for r in grade_folder(folder, exercises_only=True)}
+    assert digest(folder) == before, "the grader must never write to a submission"
+    return path, reports, len(find_exercises(reference))
+
+
+def test_released_version_grades_zero(graded):
+    _, reports, n = graded
+    r = reports["released"]
+    assert (r.status, r.score, r.total, r.exit_code) == ("graded", 0, n, 1)
+    assert all("not implemented yet" in e.message for e in r.exercises)
+
+
+def test_reference_answers_grade_full_marks(graded):
+    _, reports, n = graded
+    r = reports["solved"]
+    assert (r.score, r.total, r.exit_code, r.notes) == (n, n, 0, [])
+    assert all(e.message.endswith("cases") and "correct" in e.message for e in r.exercises)
+
+
+def test_one_wrong_answer_fails_exactly_that_exercise(graded):
+    _, reports, n = graded
+    r = reports["onewrong"]
+    assert [e.passed for e in r.exercises] == [False] + [True] * (n - 1)
+    assert "wrong on case" in r.exercises[0].message
+
+
+def test_edited_stored_outputs_gain_nothing(graded):
+    _, reports, n = graded
+    r = reports["faked"]
+    assert not r.exercises[0].passed and r.score == n - 1
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
+def test_the_whole_reference_notebook_grades_full_marks(path, tmp_path):
+    submission = write(read_notebook(path), tmp_path / path.name)
+    r = grade_submission(submission)
+    assert r.status == "graded" and r.score == r.total == len(find_exercises(read_notebook(path)))
+    assert r.notes == []
+
+
+# ---------------------------------------------------------------- what students do to notebooks
+
+
+@pytest.fixture(scope="module")
+def mischief(tmp_path_factory):
+    """Submissions of notebook 01 that hang, kill the kernel, lose or duplicate cells..."""
+    name = "01_1x1_convolutions.ipynb"
+    ex1, ex2 = find_exercises(read_notebook(NOTEBOOKS / name))
+    folder = tmp_path_factory.mktemp("mischief")
+
+    def variant(label, change):
+        nb = solved(name)
+        change(nb)
+        write(nb, folder / f"{label}-{name}")
+
+    def hang(nb):
+        nb.cells[
+            ex1.cell
+        ].source = "def conv1x1(x, weight, bias=None):\n    while True:\n        pass\n"
+
+    def die(nb):
+        nb.cells[ex2.cell].source = "import os\n\ndef conv2d_cost(*args):\n    os._exit(1)\n"
+
+    def delete(nb):
+        del nb.cells[ex2.cell]
+
+    def duplicate(nb):
+        nb.cells.insert(ex1.cell, nbformat.v4.new_code_cell(nb.cells[ex1.cell].source))
+
+    def reorder(nb):
+        a, b = nb.cells[ex1.cell], nb.cells[ex2.cell]
+        nb.cells[ex1.cell], nb.cells[ex2.cell] = (
+            nbformat.v4.new_code_cell(b.source),
+            nbformat.v4.new_code_cell(a.source),
+        )
+
+    def edit_check(nb):  # a wrong answer, and a check cell that just prints the expected line
+        nb.cells[ex1.cell].source = WRONG_FIRST["01_1x1_convolutions"]
+        nb.cells[ex1.check].source = '# NBVAL_CHECK_OUTPUT\nprint("conv1x1: correct on 5 cases")'
+
+    for label, change in [
+        ("hang", hang),
+        ("die", die),
+        ("delete", delete),
+        ("duplicate", duplicate),
+        ("reorder", reorder),
+        ("editcheck", edit_check),
+    ]:
+        variant(label, change)
+    (folder / f"malformed-{name}").write_text('{"cells": [', encoding="utf-8")
+    (folder / f"wrongformat-{name}").write_text(json.dumps({"cells": "nope"}), encoding="utf-8")
+
+    before = digest(folder)
+    old_tempdir = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("grader-temp"))
+    try:
+        reports = {
+            r.submission.split("-")[0]: r
+            for r in grade_folder(folder, exercises_only=True, cell_timeout=5)
+        }
+        leftovers = list(Path(tempfile.tempdir).iterdir())
+    finally:
+        tempfile.tempdir = old_tempdir
+    assert digest(folder) == before, "the grader must never write to a submission"
+    assert leftovers == [], "the grader cleans up its working copies"
+    return reports
+
+
+def verdicts(report):
+    return [e.passed for e in report.exercises]
+
+
+def test_a_hanging_cell_fails_only_its_exercise(mischief):
+    r = mischief["hang"]
+    assert verdicts(r) == [False, True]
+    assert r.exercises[0].message.startswith("timed out after 5 s")
+
+
+def test_a_dying_kernel_fails_only_its_exercise(mischief):
+    r = mischief["die"]
+    assert verdicts(r) == [True, False] and "kernel" in r.exercises[1].message
+
+
+def test_deleted_and_duplicated_cells_are_reported(mischief):
+    assert verdicts(mischief["delete"]) == [True, False]
+    assert "exercise cell not found (deleted?)" in mischief["delete"].exercises[1].message
+    assert verdicts(mischief["duplicate"]) == [False, True]
+    assert "appears in 2 cells" in mischief["duplicate"].exercises[0].message
+
+
+def test_reordered_cells_are_graded_and_noted(mischief):
+    r = mischief["reorder"]
+    assert verdicts(r) == [True, True]
+    assert any("not in the reference order" in note for note in r.notes)
+
+
+def test_an_edited_check_cell_is_noted_and_not_used(mischief):
+    r = mischief["editcheck"]
+    assert verdicts(r) == [False, True]
+    assert any("check cell of exercise 1 (conv1x1) was edited" in note for note in r.notes)
+
+
+def test_malformed_files_cannot_be_graded_and_the_rest_still_is(mischief):
+    for label in ("malformed", "wrongformat"):
+        r = mischief[label]
+        assert r.status == "error" and r.exit_code == 2 and "not a valid notebook" in r.error
+    assert sum(r.status == "graded" for r in mischief.values()) == 6
+
+
+def test_the_total_time_limit(tmp_path):
+    submission = write(solved("01_1x1_convolutions.ipynb"), tmp_path / "01_1x1_convolutions.ipynb")
+    r = grade_submission(submission, exercises_only=True, total_timeout=2)
+    assert r.status == "error" and "total limit of 2 s" in r.error and r.exit_code == 2
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_command_line_outputs_and_exit_codes(tmp_path, capsys):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write(
+        read_notebook(EXERCISES / "01_1x1_convolutions.ipynb"),
+        folder / "bob-01_1x1_convolutions.ipynb",
+    )
+    (folder / "eve-01_1x1_convolutions.ipynb").write_text("not a notebook", encoding="utf-8")
+    out_csv, out_json = tmp_path / "grades.csv", tmp_path / "grades.json"
+
+    assert (
+        main(
+            [
+                "grade",
+                str(folder),
+                "--exercises-only",
+                "--csv",
+                str(out_csv),
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 2
+    )
+    printed = capsys.readouterr().out
+    assert "score: 0/2" in printed and "could not be graded" in printed
+    rows = out_csv.read_text().splitlines()
+    assert rows[0] == "submission,notebook,status,score,total,failed,reason" and len(rows) == 3
+    assert rows[1].startswith("bob-01_1x1_convolutions.ipynb,01_1x1_convolutions.ipynb,graded,0,2,")
+    data = json.loads(out_json.read_text())
+    assert [d["score"] for d in data] == [0, 0] and data[0]["grader"] == "course_utils.grading"
+
+    # the grader overwrites its own gradebooks, never someone else's file
+    assert (
+        main(["grade", str(folder / "eve-01_1x1_convolutions.ipynb"), "--csv", str(out_csv)]) == 2
+    )
+    foreign = tmp_path / "notes.csv"
+    foreign.write_text("my own notes\n")
+    assert main(["grade", str(folder), "--csv", str(foreign)]) == 2
+    assert foreign.read_text() == "my own notes\n"
+    assert "not written by the grader" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path / "missing.ipynb")]) == 2
+
+
+def test_readme_lists_every_exercise_notebook_with_its_badge():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in EXERCISES.glob("*.ipynb"):
+        assert f"blob/main/exercises/{path.name})" in readme, path.name
+        assert f"(exercises/{path.name})" in readme, path.name
