@@ -26,6 +26,10 @@ from torch import nn
 from .cost import count_macs, count_parameters
 
 __all__ = [
+    "check_basic_block",
+    "check_bottleneck",
+    "check_conv_output_size",
+    "check_dropout",
     "check_conv1x1",
     "check_conv2d_cost",
     "check_global_avg_pool",
@@ -172,3 +176,176 @@ def check_global_avg_pool(fn: Callable) -> None:
             x = x.abs()  # ReLU-like activations: max-pooling and sums stand out
         cases.append((desc, (x,), gap(x).flatten(1)))
     report(run_cases("global_avg_pool", fn, cases, compare_tensors))
+
+
+# ---------------------------------------------------------------- notebook 03
+
+
+def _compare_int(got: Any, expected: int) -> str | None:
+    if isinstance(got, bool) or not isinstance(got, int):
+        return f"expected a whole number (int), got {got!r}"
+    if got != expected:
+        return f"the real layer gives {expected}, you computed {got}"
+    return None
+
+
+def check_conv_output_size(fn: Callable) -> None:
+    """Exercise: ``conv_output_size(size, kernel_size, stride, padding, dilation)`` -> int.
+
+    The truth is the output size of a real ``nn.Conv2d`` / ``nn.MaxPool2d`` on that input.
+    """
+    cases = []
+    for desc, (size, k, s, p, d), layer in [
+        ("AlexNet's first conv: 224, kernel 11, stride 4, padding 2", (224, 11, 4, 2, 1), "conv"),
+        ("a 3x3 max-pool with stride 2 on 55", (55, 3, 2, 0, 1), "pool"),
+        ("kernel 5, padding 2 keeps 27", (27, 5, 1, 2, 1), "conv"),
+        ("stride 2 that does not divide evenly: 8, kernel 3", (8, 3, 2, 0, 1), "conv"),
+        ("dilation 2: 10, kernel 3", (10, 3, 1, 0, 2), "conv"),
+        ("kernel as large as the input: 5, kernel 5", (5, 5, 1, 0, 1), "conv"),
+    ]:
+        if layer == "conv":
+            module = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)
+        else:
+            module = nn.MaxPool2d(k, stride=s, padding=p, dilation=d)
+        with torch.no_grad():
+            expected = module(torch.zeros(1, 1, size, size)).shape[-1]
+        cases.append((desc, (size, k, s, p, d), expected))
+    report(run_cases("conv_output_size", fn, cases, _compare_int))
+
+
+def _dropout_property(x: torch.Tensor, p: float, training: bool) -> Callable[[Any], str | None]:
+    """What inverted dropout must return for (x, p, training), as a validator of the output."""
+
+    def validate(got: Any) -> str | None:
+        problem = compare_tensors(got, x) if not isinstance(got, torch.Tensor) else None
+        if problem or tuple(got.shape) != tuple(x.shape):
+            return problem or f"expected shape {tuple(x.shape)}, got {tuple(got.shape)}"
+        got = got.detach()
+        if not training or p == 0:
+            if not torch.equal(got, x):
+                return "expected the input unchanged (at eval time, or with p = 0)"
+            return None
+        dropped = got == 0
+        kept = ~dropped
+        if not torch.allclose(got[kept], x[kept] / (1 - p), rtol=1e-5, atol=1e-6):
+            return f"kept values must be scaled by 1 / (1 - p) = {1 / (1 - p):.3g}"
+        rate = dropped.float().mean().item()
+        if abs(rate - p) > 0.01:
+            return f"expected about {p:.0%} of the values dropped, got {rate:.1%}"
+        for dim, what in ((1, "row (sample)"), (0, "column (feature)")):
+            per = dropped.float().mean(dim)
+            if (per - p).abs().max() > 0.15:
+                return f"values must be dropped independently: some {what} lost {per.max():.0%}"
+        mean_ratio = (got.sum() / x.sum()).item()
+        if abs(mean_ratio - 1) > 0.05:
+            return f"the expected value must stay unchanged (sum ratio {mean_ratio:.3f})"
+        return None
+
+    return validate
+
+
+def check_dropout(fn: Callable) -> None:
+    """Exercise: inverted ``dropout(x, p, training)``, with ``nn.Dropout``'s expectation."""
+    g = torch.Generator().manual_seed(303)
+    x = torch.rand(256, 400, generator=g) + 0.5  # positive, so a dropped value is exactly 0
+    cases = [
+        ("training, p=0.5", (x, 0.5, True), _dropout_property(x, 0.5, True)),
+        ("training, p=0.2", (x, 0.2, True), _dropout_property(x, 0.2, True)),
+        ("eval mode (training=False), p=0.5", (x, 0.5, False), _dropout_property(x, 0.5, False)),
+        ("training, p=0", (x, 0.0, True), _dropout_property(x, 0.0, True)),
+        ("training, p=0.8", (x, 0.8, True), _dropout_property(x, 0.8, True)),
+    ]
+
+    def seeded(*args):
+        with torch.random.fork_rng():  # the notebook's random stream stays as it was
+            torch.manual_seed(0)
+            return fn(*args)
+
+    if not callable(fn):
+        report(f"dropout: expected a function, got {type(fn).__name__}")
+        return
+    report(run_cases("dropout", seeded, cases, lambda got, validate: validate(got)))
+
+
+# ---------------------------------------------------------------- notebook 04
+
+
+def _torchvision_block(kind: str, c_in: int, c: int, stride: int) -> nn.Module:
+    from torchvision.models import resnet as tv
+
+    block = tv.BasicBlock if kind == "basic" else tv.Bottleneck
+    c_out = c * block.expansion
+    downsample = None
+    if stride != 1 or c_in != c_out:
+        downsample = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+        )
+    module = block(c_in, c, stride, downsample)
+    g = torch.Generator().manual_seed(c_in * 1000 + c + stride)
+    with torch.no_grad():  # non-trivial batch norms, so that every layer matters
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return module.eval()
+
+
+def _compare_block(got: Any, expected: tuple[nn.Module, torch.Tensor]) -> str | None:
+    reference, x = expected
+    if not isinstance(got, nn.Module):
+        return f"expected an nn.Module, got {type(got).__name__}"
+    n_ref, n_got = count_parameters(reference), count_parameters(got)
+    if n_got != n_ref:
+        return f"torchvision's block has {n_ref:,} parameters, yours {n_got:,}"
+    ours, theirs = set(got.state_dict()), set(reference.state_dict())
+    if ours != theirs:
+        missing, extra = sorted(theirs - ours), sorted(ours - theirs)
+        return (
+            f"layer names differ from torchvision's: missing {missing[:4]}, unexpected {extra[:4]}"
+        )
+    try:
+        got.load_state_dict(reference.state_dict())
+    except RuntimeError as error:
+        return f"torchvision's weights do not fit: {str(error).splitlines()[-1].strip()}"
+    got.eval()
+    with torch.no_grad():
+        return compare_tensors(got(x), reference(x), atol=1e-4, rtol=1e-4)
+
+
+def _block_cases(kind: str, configs) -> list[Case]:
+    g = torch.Generator().manual_seed(404)
+    cases = []
+    for desc, (c_in, c, stride, side) in configs:
+        x = torch.randn(2, c_in, side, side, generator=g)
+        cases.append((desc, (c_in, c, stride), (_torchvision_block(kind, c_in, c, stride), x)))
+    return cases
+
+
+def check_basic_block(cls: Callable) -> None:
+    """Exercise: ``BasicBlock(c_in, c_out, stride)`` equals torchvision's with the same weights."""
+    cases = _block_cases(
+        "basic",
+        [
+            ("64 -> 64 channels, stride 1 (identity shortcut)", (64, 64, 1, 8)),
+            ("64 -> 128 channels, stride 2 (projection)", (64, 128, 2, 8)),
+            ("16 -> 32 channels, stride 2, odd size 7x7", (16, 32, 2, 7)),
+            ("32 -> 48 channels, stride 1 (projection)", (32, 48, 1, 5)),
+        ],
+    )
+    report(run_cases("BasicBlock", cls, cases, _compare_block))
+
+
+def check_bottleneck(cls: Callable) -> None:
+    """Exercise: ``Bottleneck(c_in, c_mid, stride)`` equals torchvision's with the same weights."""
+    cases = _block_cases(
+        "bottleneck",
+        [
+            ("64 -> 64 -> 256 channels, stride 1 (projection)", (64, 64, 1, 8)),
+            ("256 -> 64 -> 256 channels, stride 1 (identity shortcut)", (256, 64, 1, 8)),
+            ("256 -> 128 -> 512 channels, stride 2 (projection)", (256, 128, 2, 8)),
+            ("32 -> 16 -> 64 channels, stride 2, odd size 7x7", (32, 16, 2, 7)),
+        ],
+    )
+    report(run_cases("Bottleneck", cls, cases, _compare_block))

@@ -13,7 +13,14 @@ import time
 import torch
 from torch import nn
 
-__all__ = ["conv2d_cost", "count_macs", "count_parameters", "time_forward"]
+__all__ = [
+    "conv2d_cost",
+    "conv_output_size",
+    "count_macs",
+    "count_parameters",
+    "layer_table",
+    "time_forward",
+]
 
 
 def _positive_int(value, name: str) -> int:
@@ -91,3 +98,49 @@ def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 10, warmup: i
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def conv_output_size(
+    size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
+    """Output side of a convolution or pooling layer (notebook 03).
+
+    ``floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``, as in
+    ``nn.Conv2d`` and ``nn.MaxPool2d`` (``ceil_mode=False``).
+    """
+    for v, n in (
+        (size, "size"),
+        (kernel_size, "kernel_size"),
+        (stride, "stride"),
+        (dilation, "dilation"),
+    ):
+        _positive_int(v, n)
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    out = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"the kernel ({kernel_size}, dilation {dilation}) does not fit in "
+            f"{size} + 2 * {padding} pixels"
+        )
+    return out
+
+
+def layer_table(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple, int]]:
+    """One row per leaf layer run by ``model(x)``: (name, type, output shape, parameters)."""
+    rows = []
+    handles = []
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None:  # a leaf
+
+            def hook(m, inputs, output, name=name):
+                rows.append((name, type(m).__name__, tuple(output.shape), count_parameters(m)))
+
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return rows

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["GAPNet", "FlattenNet", "conv_bn_relu"]
+__all__ = [
+    "ACTIVATIONS",
+    "BasicBlock",
+    "Bottleneck",
+    "FlattenNet",
+    "GAPNet",
+    "MiniAlexNet",
+    "ResNet",
+    "conv_bn_relu",
+    "init_weights",
+    "resnet18",
+    "resnet50",
+    "small_resnet",
+]
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3) -> nn.Sequential:
@@ -57,6 +70,245 @@ class FlattenNet(nn.Module):
         self.features = _features(in_channels, width)
         side = input_size // 2
         self.classifier = nn.Linear(2 * width * side * side, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+# ---------------------------------------------------------------- ResNet (notebook 04)
+
+
+def _conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+
+
+def _projection(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    """The shortcut when the shape changes: a strided 1x1 convolution and batch norm."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+    )
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block: 3x3 conv-BN-ReLU, 3x3 conv-BN, add the shortcut, ReLU.
+
+    The shortcut is the identity, or a 1x1 projection (``downsample``) when the stride or the
+    number of channels changes. ``residual=False`` gives the same block without its shortcut:
+    the "plain" network of the degradation experiment. Layer names follow torchvision's
+    ``BasicBlock``, so its weights load into this block.
+    """
+
+    expansion = 1
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, residual: bool = True) -> None:
+        super().__init__()
+        self.residual = residual
+        self.conv1 = _conv3x3(c_in, c_out, stride)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3x3(c_out, c_out)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        needs_projection = residual and (stride != 1 or c_in != c_out)
+        self.downsample = _projection(c_in, c_out, stride) if needs_projection else None
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """ResNet's bottleneck block: 1x1 reduce, 3x3 (carrying the stride), 1x1 expand (x4).
+
+    ``c_mid`` is the reduced width; the block outputs ``4 * c_mid`` channels. Layer names
+    follow torchvision's ``Bottleneck``.
+    """
+
+    expansion = 4
+
+    def __init__(self, c_in: int, c_mid: int, stride: int = 1, residual: bool = True) -> None:
+        super().__init__()
+        c_out = c_mid * self.expansion
+        self.residual = residual
+        self.conv1 = nn.Conv2d(c_in, c_mid, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_mid)
+        self.conv2 = _conv3x3(c_mid, c_mid, stride)
+        self.bn2 = nn.BatchNorm2d(c_mid)
+        self.conv3 = nn.Conv2d(c_mid, c_out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        needs_projection = residual and (stride != 1 or c_in != c_out)
+        self.downsample = _projection(c_in, c_out, stride) if needs_projection else None
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class ResNet(nn.Module):
+    """A ResNet: stem, stages of blocks (the first block of a stage may halve H and W), GAP, FC.
+
+    Args:
+        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        layers: blocks per stage, e.g. ``[2, 2, 2, 2]`` (ResNet-18) or ``[3, 4, 6, 3]`` (-50).
+        widths: the block width of each stage (64, 128, 256, 512 for the ImageNet models).
+        stem: ``"imagenet"``: 7x7 conv stride 2 + 3x3 max-pool stride 2 (a 224x224 image
+            becomes 56x56 before the first stage); ``"small"``: one 3x3 conv, no downsampling
+            (for 16x16 digits or 32x32 images, as in the paper's CIFAR experiments).
+        residual: ``False`` removes every shortcut (a plain network of the same depth).
+
+    Layer names follow ``torchvision.models.ResNet``, so its state dicts load into this model.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: list[int],
+        widths: list[int] | None = None,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: str = "imagenet",
+        residual: bool = True,
+    ) -> None:
+        super().__init__()
+        widths = widths or [64 * 2**i for i in range(len(layers))]
+        if len(widths) != len(layers) or not layers:
+            raise ValueError(f"need one width per stage, got layers={layers}, widths={widths}")
+        if stem not in ("imagenet", "small"):
+            raise ValueError(f"stem must be 'imagenet' or 'small', got {stem!r}")
+        c = widths[0]
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, c, 7, stride=2, padding=3, bias=False)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        else:
+            self.conv1 = _conv3x3(in_channels, c)
+            self.maxpool = nn.Identity()
+        self.bn1 = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU(inplace=True)
+        for i, (n, width) in enumerate(zip(layers, widths, strict=True)):
+            blocks = []
+            for j in range(n):
+                stride = 2 if (i > 0 and j == 0) else 1
+                blocks.append(block(c, width, stride, residual=residual))
+                c = width * block.expansion
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.num_stages = len(layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for i in range(self.num_stages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+def resnet18(num_classes: int = 1000) -> ResNet:
+    """ResNet-18 as in torchvision (11,689,512 parameters with 1000 classes)."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+
+
+def resnet50(num_classes: int = 1000) -> ResNet:
+    """ResNet-50 as in torchvision (25,557,032 parameters with 1000 classes)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
+
+
+def small_resnet(
+    depth: int, width: int = 16, residual: bool = True, num_classes: int = 10, in_channels: int = 1
+) -> ResNet:
+    """The paper's CIFAR-style network of ``depth = 6n + 2`` layers (3 stages of n blocks).
+
+    Stages of width ``width``, ``2 * width``, ``4 * width``; ``residual=False`` gives the plain
+    network of the same depth (notebook 04's degradation experiment).
+    """
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 56...), got {depth}")
+    n = (depth - 2) // 6
+    return ResNet(
+        BasicBlock,
+        [n, n, n],
+        [width, 2 * width, 4 * width],
+        num_classes=num_classes,
+        in_channels=in_channels,
+        stem="small",
+        residual=residual,
+    )
+
+
+# ---------------------------------------------------------------- AlexNet-style (notebook 03)
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def init_weights(model: nn.Module, activation: str = "relu") -> nn.Module:
+    """Each activation's usual initialisation: He (Kaiming) for ReLU, Glorot (Xavier) with the
+    activation's gain for tanh and sigmoid; zero biases. Returns the model."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if activation == "relu":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.xavier_normal_(m.weight, gain=nn.init.calculate_gain(activation))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
+class MiniAlexNet(nn.Module):
+    """AlexNet's design at digit size: convolutions with max-pooling, then a fully connected
+    head of two hidden layers with dropout before each (as in torchvision's AlexNet).
+
+    For 16x16 inputs: a 5x5 conv, then 3x3 convs; the first two convs are followed by a 2x2
+    max-pool. No batch norm (AlexNet had none), so the activation matters.
+
+    Args:
+        activation: "relu", "tanh" or "sigmoid"; weights are initialised to suit it.
+        dropout: dropout probability in the head (0 disables it).
+        conv_widths: channels of each conv layer.
+        fc: width of the two hidden fully connected layers.
+    """
+
+    def __init__(
+        self,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        conv_widths: tuple[int, ...] = (32, 64, 64),
+        fc: int = 256,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 16,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        act = ACTIVATIONS[activation]
+        layers, c, side = [], in_channels, input_size
+        for i, width in enumerate(conv_widths):
+            k = 5 if i == 0 else 3
+            layers += [nn.Conv2d(c, width, k, padding=k // 2), act()]
+            if i < 2:
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+            c = width
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(c * side * side, fc),
+            act(),
+            nn.Dropout(dropout),
+            nn.Linear(fc, fc),
+            act(),
+            nn.Linear(fc, num_classes),
+        )
+        init_weights(self, activation)
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))

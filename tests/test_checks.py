@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import checks, cost, ops
+from course_utils import checks, cost, models, ops
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -113,6 +113,133 @@ def gap_divides_by_height_twice(x):
     return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[2])
 
 
+# ---------------------------------------------------------------- conv_output_size (notebook 03)
+
+
+def size_no_dilation(n, k, s=1, p=0, d=1):
+    return (n + 2 * p - k) // s + 1
+
+
+def size_one_sided_padding(n, k, s=1, p=0, d=1):
+    return (n + p - d * (k - 1) - 1) // s + 1
+
+
+def size_no_plus_one(n, k, s=1, p=0, d=1):
+    return (n + 2 * p - d * (k - 1) - 1) // s
+
+
+def size_true_division(n, k, s=1, p=0, d=1):
+    return (n + 2 * p - d * (k - 1) - 1) / s + 1
+
+
+def size_ceil(n, k, s=1, p=0, d=1):
+    return -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
+
+
+# ---------------------------------------------------------------- dropout (notebook 03)
+
+
+def dropout_reference(x, p, training):
+    if not training or p == 0:
+        return x
+    return x * (torch.rand_like(x) >= p) / (1 - p)
+
+
+def dropout_no_scaling(x, p, training):
+    return x * (torch.rand_like(x) >= p) if training else x
+
+
+def dropout_scaled_at_eval(x, p, training):
+    return x * (torch.rand_like(x) >= p) / (1 - p) if training else x / (1 - p)
+
+
+def dropout_keeps_p(x, p, training):
+    return x * (torch.rand_like(x) < p) / (1 - p) if training and p else x
+
+
+def dropout_times_keep_prob(x, p, training):
+    return x * (torch.rand_like(x) >= p) * (1 - p) if training else x
+
+
+def dropout_one_mask_per_feature(x, p, training):
+    return x * (torch.rand(x.shape[1:]) >= p) / (1 - p) if training and p else x
+
+
+def dropout_whole_tensor(x, p, training):
+    return x * (torch.rand(()) >= p) / (1 - p) if training and p else x
+
+
+def dropout_also_at_eval(x, p, training):
+    return x * (torch.rand_like(x) >= p) / (1 - p) if p else x
+
+
+# ---------------------------------------------------------------- residual blocks (notebook 04)
+
+
+class PlainBlock(models.BasicBlock):  # no shortcut at all
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__(c_in, c_out, stride)
+
+    def forward(self, x):
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
+class ReluBeforeAdd(models.BasicBlock):
+    def forward(self, x):
+        out = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        return out + (x if self.downsample is None else self.downsample(x))
+
+
+class NoProjection(nn.Module):
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__()
+        inner = models.BasicBlock(c_out, c_out)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1, self.conv2, self.bn2 = inner.bn1, inner.conv2, inner.bn2
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(out + x)
+
+
+class BiasedConvs(models.BasicBlock):
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__(c_in, c_out, stride)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=True)
+
+
+class StrideOnSecondConv(models.BasicBlock):
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__(c_in, c_out, stride)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride, 1, bias=False)
+
+
+class BottleneckStrideFirst(models.Bottleneck):  # ResNet v1 puts the stride on the 1x1
+    def __init__(self, c_in, c_mid, stride=1):
+        super().__init__(c_in, c_mid, stride)
+        self.conv1 = nn.Conv2d(c_in, c_mid, 1, stride=stride, bias=False)
+        self.conv2 = nn.Conv2d(c_mid, c_mid, 3, padding=1, bias=False)
+
+
+class BottleneckNoFinalRelu(models.Bottleneck):
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out)) + (x if self.downsample is None else self.downsample(x))
+
+
+class BottleneckExpandsTwice(models.Bottleneck):
+    expansion = 2
+
+
+class BottleneckNoShortcut(models.Bottleneck):
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)))
+
+
 EXERCISES = {
     "conv1x1": (
         checks.check_conv1x1,
@@ -150,13 +277,46 @@ EXERCISES = {
             gap_divides_by_height_twice,
         ],
     ),
+    "conv_output_size": (
+        checks.check_conv_output_size,
+        cost.conv_output_size,
+        [size_no_dilation, size_one_sided_padding, size_no_plus_one, size_true_division, size_ceil],
+    ),
+    "dropout": (
+        checks.check_dropout,
+        dropout_reference,
+        [
+            dropout_no_scaling,
+            dropout_scaled_at_eval,
+            dropout_keeps_p,
+            dropout_times_keep_prob,
+            dropout_one_mask_per_feature,
+            dropout_whole_tensor,
+            dropout_also_at_eval,
+        ],
+    ),
+    "BasicBlock": (
+        checks.check_basic_block,
+        models.BasicBlock,
+        [PlainBlock, ReluBeforeAdd, NoProjection, BiasedConvs, StrideOnSecondConv],
+    ),
+    "Bottleneck": (
+        checks.check_bottleneck,
+        models.Bottleneck,
+        [
+            BottleneckStrideFirst,
+            BottleneckNoFinalRelu,
+            BottleneckExpandsTwice,
+            BottleneckNoShortcut,
+        ],
+    ),
 }
 
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_reference_passes(name, capsys):
     check, reference, _ = EXERCISES[name]
-    assert verdict(check, reference, capsys) == f"{name}: correct on 5 cases"
+    assert re.fullmatch(rf"{name}: correct on \d+ cases", verdict(check, reference, capsys))
 
 
 @pytest.mark.parametrize("name", EXERCISES)

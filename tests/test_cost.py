@@ -54,3 +54,32 @@ def test_time_forward_is_positive():
 def test_conv2d_cost_bad_arguments(args):
     with pytest.raises(ValueError, match="must be a positive int"):
         cost.conv2d_cost(*args)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(1, 40),
+    k=st.integers(1, 7),
+    s=st.integers(1, 4),
+    p=st.integers(0, 3),
+    d=st.integers(1, 3),
+)
+def test_conv_output_size_matches_real_layers(size, k, s, p, d):
+    if size + 2 * p < d * (k - 1) + 1:
+        with pytest.raises(ValueError, match="does not fit"):
+            cost.conv_output_size(size, k, s, p, d)
+        return
+    conv = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)
+    assert cost.conv_output_size(size, k, s, p, d) == conv(torch.zeros(1, 1, size, size)).shape[-1]
+
+
+def test_layer_table():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    rows = cost.layer_table(net, torch.zeros(1, 1, 6, 6))
+    assert rows == [
+        ("0", "Conv2d", (1, 2, 4, 4), 20),
+        ("1", "ReLU", (1, 2, 4, 4), 0),
+        ("2", "Flatten", (1, 32), 0),
+        ("3", "Linear", (1, 3), 99),
+    ]
+    assert not any(m._forward_hooks for m in net.modules())

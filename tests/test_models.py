@@ -28,3 +28,58 @@ def test_conv_bn_relu_keeps_size():
     block = models.conv_bn_relu(3, 7, kernel_size=5)
     out = block(torch.randn(2, 3, 9, 11))
     assert out.shape == (2, 7, 9, 11) and (out >= 0).all()
+
+
+def test_resnets_equal_torchvision():
+    import torchvision
+
+    x = torch.randn(1, 3, 64, 64)
+    for ours, theirs, count in [
+        (models.resnet18(), torchvision.models.resnet18(weights=None), 11_689_512),
+        (models.resnet50(), torchvision.models.resnet50(weights=None), 25_557_032),
+    ]:
+        assert cost.count_parameters(ours) == cost.count_parameters(theirs) == count
+        ours.load_state_dict(theirs.state_dict())
+        ours.eval(), theirs.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("block", [models.BasicBlock, models.Bottleneck])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_blocks_shapes_and_plain_variant(block, stride):
+    b = block(16, 16, stride).eval()
+    out = b(torch.randn(2, 16, 9, 9))
+    side = 9 if stride == 1 else 5
+    assert out.shape == (2, 16 * block.expansion, side, side)
+    plain = block(16, 16, stride, residual=False)
+    assert plain.downsample is None and not plain.residual
+
+
+def test_small_resnet_depths():
+    for depth in (8, 20, 56):
+        for residual in (True, False):
+            net = models.small_resnet(depth, width=4, residual=residual)
+            convs3 = sum(
+                isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) for m in net.modules()
+            )
+            assert convs3 + 1 == depth  # the 3x3 convs and the final linear layer
+            assert net(torch.randn(2, 1, 16, 16)).shape == (2, 10)
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        models.small_resnet(10)
+    with pytest.raises(ValueError, match="stem must be"):
+        models.ResNet(models.BasicBlock, [1], stem="tiny")
+    with pytest.raises(ValueError, match="one width per stage"):
+        models.ResNet(models.BasicBlock, [1, 1], widths=[8])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_mini_alexnet(activation):
+    net = models.MiniAlexNet(activation, dropout=0.5)
+    assert net(torch.randn(3, 1, 16, 16)).shape == (3, 10)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 2
+    assert all(m.bias.abs().sum() == 0 for m in net.modules() if isinstance(m, torch.nn.Linear))
+    one_conv = models.MiniAlexNet(conv_widths=(16,), fc=64)
+    assert one_conv.classifier[1].in_features == 16 * 8 * 8
+    with pytest.raises(ValueError, match="activation must be one of"):
+        models.MiniAlexNet("gelu")

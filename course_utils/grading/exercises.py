@@ -1,8 +1,9 @@
 """Finding the exercises of a notebook and making their student stubs.
 
 An exercise is a code cell whose answer sits between ``### BEGIN SOLUTION`` and
-``### END SOLUTION`` lines, directly followed by its check cell (first line
-``# NBVAL_CHECK_OUTPUT``, then a call of ``checks.check_<name>(...)``).
+``### END SOLUTION`` lines (one region, or several: a class may have one per method), directly
+followed by its check cell (first line ``# NBVAL_CHECK_OUTPUT``, then a call of
+``checks.check_<name>(...)``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 _REGION = re.compile(
     r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|\Z)", re.S | re.M
 )
-_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.M)
+_DEF = re.compile(r"^(?:def|class)\s+(\w+)\s*[(:]", re.M)  # a top-level function or class
 
 
 class NotebookError(ValueError):
@@ -32,7 +33,7 @@ class Exercise:
     """One exercise of a reference notebook."""
 
     number: int  # 1..N, in notebook order
-    name: str  # the function the student writes (or "exercise N")
+    name: str  # the function or class the student writes (or "exercise N")
     cell: int  # index of the exercise cell in nb.cells
     check: int  # index of its check cell (cell + 1)
     signature: str  # the first line of the cell that is not a comment ("def conv1x1(...):")
@@ -71,11 +72,11 @@ def find_exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or BEGIN not in cell.source:
             continue
-        if cell.source.count(BEGIN) != 1 or cell.source.count(END) != 1:
-            raise NotebookError(f"cell {i}: an exercise cell needs one {BEGIN} and one {END} line")
-        if not _REGION.search(cell.source):
+        regions = len(_REGION.findall(cell.source))
+        if not (regions == cell.source.count(BEGIN) == cell.source.count(END)):
             raise NotebookError(
-                f"cell {i}: {BEGIN} and {END} must be on lines of their own, in order"
+                f"cell {i}: every {BEGIN} line needs its own {END} line after it "
+                "(each on a line of its own, regions not nested)"
             )
         nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
         if nxt is None or nxt.cell_type != "code" or not nxt.source.startswith(CHECK_MARKER):
@@ -98,10 +99,10 @@ def find_exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
 
 
 def stub_source(source: str, exercise: Exercise) -> str:
-    """The student's version of an exercise cell: the solution region becomes a raise.
+    """The student's version of an exercise cell: each solution region becomes a raise.
 
-    The lines around the region (signature, docstring, comments) are kept; the raise takes
-    the indentation of the ``### BEGIN SOLUTION`` line.
+    The lines around the regions (signatures, docstrings, comments) are kept; each raise takes
+    the indentation of its ``### BEGIN SOLUTION`` line.
     """
     what = f"implement {exercise.name}()" if exercise.name.isidentifier() else "write your answer"
 
@@ -110,4 +111,4 @@ def stub_source(source: str, exercise: Exercise) -> str:
         message = f"Exercise {exercise.number}: {what} (see the instructions above)"
         return f'{indent}raise NotImplementedError("{message}")' + match.group(2)
 
-    return _REGION.sub(replace, source, count=1)
+    return _REGION.sub(replace, source)

@@ -152,7 +152,7 @@ def match_exercises(
             )
         found = [i for i, c in cells if ex.signature and ex.signature in _lines(c.source)]
         if not found and ex.name.isidentifier():  # the signature was changed
-            defines = re.compile(rf"^\s*def\s+{ex.name}\s*\(", re.M)
+            defines = re.compile(rf"^(?:def|class)\s+{ex.name}\s*[(:]", re.M)
             found = [i for i, c in cells if defines.search(c.source)]
         if not found:  # no def line at all: the cell Jupyter kept the reference's id for
             ref_id = reference.cells[ex.cell].get("id")
