@@ -73,14 +73,19 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
             total += output.numel() * module.in_features
 
     layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, layers)]
+    _forward_with_hooks(model, x, {m: hook for m in model.modules() if isinstance(m, layers)})
+    return total // x.shape[0]
+
+
+def _forward_with_hooks(model: nn.Module, x: torch.Tensor, hooks: dict) -> None:
+    """Run ``model(x)`` without gradients with forward hooks {module: hook}, then remove them."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks.items()]
     try:
         with torch.no_grad():
             model(x)
     finally:
-        for h in handles:
-            h.remove()
-    return total // x.shape[0]
+        for handle in handles:
+            handle.remove()
 
 
 def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 10, warmup: int = 2) -> float:
@@ -129,18 +134,15 @@ def conv_output_size(
 def layer_table(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple, int]]:
     """One row per leaf layer run by ``model(x)``: (name, type, output shape, parameters)."""
     rows = []
-    handles = []
-    for name, module in model.named_modules():
-        if next(module.children(), None) is None:  # a leaf
 
-            def hook(m, inputs, output, name=name):
-                rows.append((name, type(m).__name__, tuple(output.shape), count_parameters(m)))
+    def recorder(name):
+        def hook(module, inputs, output):
+            rows.append(
+                (name, type(module).__name__, tuple(output.shape), count_parameters(module))
+            )
 
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+        return hook
+
+    leaves = {m: recorder(n) for n, m in model.named_modules() if next(m.children(), None) is None}
+    _forward_with_hooks(model, x, leaves)
     return rows
