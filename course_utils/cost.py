@@ -37,10 +37,15 @@ def conv2d_cost(
     ``params = c_out * (c_in * k * k + [bias])``, ``macs = c_out * c_in * k * k * out_h * out_w``
     (for one image).
     """
-    for v, n in ((c_in, "c_in"), (c_out, "c_out"), (kernel_size, "kernel_size")):
-        _positive_int(v, n)
-    _positive_int(out_h, "out_h")
-    _positive_int(out_w, "out_w")
+    arguments = {
+        "c_in": c_in,
+        "c_out": c_out,
+        "kernel_size": kernel_size,
+        "out_h": out_h,
+        "out_w": out_w,
+    }
+    for name, value in arguments.items():
+        _positive_int(value, name)
     per_output = c_in * kernel_size * kernel_size
     return c_out * (per_output + int(bias)), c_out * per_output * out_h * out_w
 
