@@ -6,8 +6,9 @@ Split by role, the way torchvision is:
 - ``datasets``: the real digits and photos that packages ship, and the synthetic shapes scenes
 - ``ops``: from-scratch reference ops, each checked against torchvision / torch.nn
 - ``cost``: parameter and multiply-add counts, forward-pass timing
-- ``metrics``: classification metrics (confusion matrix, accuracy)
-- ``models``: the small networks the notebooks train
+- ``metrics``: confusion matrix, accuracy, mean accuracy and mean IoU, boundary IoU
+- ``losses``: segmentation losses (softmax and per-class sigmoid cross-entropy)
+- ``models``: the small networks the notebooks train (classification; FCN and U-Net)
 - ``train``: one small fit/evaluate loop with progress bars and a history
 - ``viz``: figures (image grids, boxes, masks, label maps, curves, confusion matrices)
 - ``checks``: what the exercise check cells call

@@ -1,14 +1,27 @@
-"""Evaluation metrics, from scratch (classification here; segmentation and detection follow).
+"""Evaluation metrics, from scratch, each checked against torchmetrics in the tests.
 
-Used from notebook 02 on. ``confusion_matrix`` follows DESIGN.md's contract and serves the
-segmentation metrics of notebook 05 (``mean_accuracy``, ``mean_iou``) as well.
+- classification (notebook 02 on): ``confusion_matrix``, ``accuracy``;
+- semantic segmentation (notebook 05): ``mean_accuracy``, ``per_class_iou``, ``mean_iou`` as
+  defined in the FCN paper, and ``boundary_iou``, which scores only the pixels near the
+  contours, where coarse predictions go wrong.
+
+``confusion_matrix``, ``mean_accuracy`` and ``mean_iou`` follow DESIGN.md's contract: integer
+label maps of any shape; a class absent from both prediction and target is left out of a mean.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["accuracy", "confusion_matrix"]
+__all__ = [
+    "accuracy",
+    "boundary_iou",
+    "confusion_matrix",
+    "mean_accuracy",
+    "mean_iou",
+    "per_class_iou",
+]
 
 
 def confusion_matrix(
@@ -62,3 +75,109 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     if target.numel() == 0:
         raise ValueError("accuracy of an empty set is undefined")
     return (pred == target).float().mean().item()
+
+
+def _present(cm: torch.Tensor) -> torch.Tensor:
+    """Classes that occur in the target or the prediction (a row or a column of cm is not 0)."""
+    return (cm.sum(0) + cm.sum(1)) > 0
+
+
+def per_class_iou(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> torch.Tensor:
+    """IoU of every class, ``TP / (TP + FP + FN)``, over all positions together.
+
+    Returns a (C,) float64 tensor; NaN for a class absent from both prediction and target
+    (its IoU is 0/0: undefined, not 0 and not 1). Arguments as :func:`confusion_matrix`.
+    """
+    cm = confusion_matrix(pred, target, num_classes, ignore_index).double()
+    tp = cm.diagonal()
+    union = cm.sum(0) + cm.sum(1) - tp
+    return torch.where(_present(cm), tp / union.clamp(min=1), torch.nan)
+
+
+def mean_iou(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> float:
+    """Mean over classes of the IoU (the FCN paper's "mean IU").
+
+    Classes absent from both prediction and target are left out of the mean; a class that is
+    predicted but absent from the target has IoU 0. Arguments as :func:`confusion_matrix`.
+    With ``ignore_index`` outside ``0..C-1`` (255, say) this equals torchmetrics'
+    ``multiclass_jaccard_index``; with an ``ignore_index`` that is a class label, torchmetrics
+    also drops that class from the mean, while here only its target positions are skipped.
+    """
+    iou = per_class_iou(pred, target, num_classes, ignore_index)
+    if torch.isnan(iou).all():
+        raise ValueError("no position to score (every target position is ignored)")
+    return iou.nanmean().item()
+
+
+def mean_accuracy(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> float:
+    """Mean over classes of the per-class accuracy ``TP / (number of target pixels of the class)``.
+
+    Classes absent from both prediction and target are left out of the mean; a class that is
+    predicted but absent from the target scores 0 (as in torchmetrics' macro accuracy).
+    Arguments as :func:`confusion_matrix`.
+    """
+    cm = confusion_matrix(pred, target, num_classes, ignore_index).double()
+    present = _present(cm)
+    if not present.any():
+        raise ValueError("no position to score (every target position is ignored)")
+    acc = cm.diagonal() / cm.sum(1).clamp(min=1)
+    return acc[present].mean().item()
+
+
+def _inner_band(masks: torch.Tensor, width: int) -> torch.Tensor:
+    """Pixels of each mask within ``width`` pixels (chessboard distance) of its contour.
+
+    masks: (N, K, H, W) bool. A mask minus its erosion by a (2w+1)x(2w+1) square; erosion is a
+    max-pool of the complement. The image edge is not a contour (edge padding).
+    """
+    n, k, h, w = masks.shape
+    outside = (~masks).float().reshape(n * k, 1, h, w)
+    outside = F.pad(outside, (width,) * 4, mode="replicate")
+    near_outside = F.max_pool2d(outside, 2 * width + 1, stride=1).reshape(n, k, h, w) > 0
+    return masks & near_outside
+
+
+def boundary_iou(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int,
+    width: int = 2,
+    ignore_index: int | None = None,
+) -> float:
+    """Mean over classes of the boundary IoU (Cheng et al., 2021) of integer label maps.
+
+    For each class, compare only the pixels of the class within ``width`` pixels of its
+    contour, in the prediction and in the target: IoU of those two thin bands, summed over
+    all images. Interiors do not count, so a prediction with blurred or rounded edges scores
+    low even when its mask IoU is high. Classes with no band pixels in either are left out.
+
+    Args:
+        pred, target: (H, W) or (N, H, W) integer label maps of the same shape.
+        num_classes: C.
+        width: band width in pixels (>= 1).
+        ignore_index: target value whose pixels are not scored.
+    """
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"width must be a positive int, got {width!r}")
+    confusion_matrix(pred, target, num_classes, ignore_index)  # validates the label maps
+    if pred.dim() not in (2, 3):
+        raise ValueError(f"expected (H, W) or (N, H, W) label maps, got shape {tuple(pred.shape)}")
+    pred, target = pred.reshape(-1, *pred.shape[-2:]), target.reshape(-1, *target.shape[-2:])
+    classes = torch.arange(num_classes, device=pred.device)[None, :, None, None]
+    band_pred = _inner_band(pred[:, None] == classes, width)
+    band_true = _inner_band(target[:, None] == classes, width)
+    if ignore_index is not None:
+        valid = (target != ignore_index)[:, None]
+        band_pred, band_true = band_pred & valid, band_true & valid
+    inter = (band_pred & band_true).sum((0, 2, 3)).double()
+    union = (band_pred | band_true).sum((0, 2, 3)).double()
+    scored = union > 0
+    if not scored.any():
+        raise ValueError("no contour to score: every map is a single class")
+    return (inter[scored] / union[scored]).mean().item()

@@ -62,12 +62,25 @@ def predict(model: nn.Module, loader, device=None) -> tuple[torch.Tensor, torch.
     return torch.cat(outputs), torch.cat(targets)
 
 
-def evaluate(model: nn.Module, loader, loss_fn: Callable = F.cross_entropy, device=None) -> dict:
-    """Mean loss and accuracy (argmax over dimension 1, per sample or per pixel) on a loader."""
+def evaluate(
+    model: nn.Module,
+    loader,
+    loss_fn: Callable = F.cross_entropy,
+    device=None,
+    metrics: dict[str, Callable] | None = None,
+) -> dict:
+    """Mean loss and accuracy (argmax over dimension 1, per sample or per pixel) on a loader.
+
+    ``metrics`` adds more: ``{name: fn(predicted labels, targets) -> float}``, for example
+    ``{"mIoU": lambda p, t: mean_iou(p, t, C)}``; each result is returned under its name.
+    """
     outputs, targets = predict(model, loader, device)
     loss = loss_fn(outputs, targets).item()
-    acc = (outputs.argmax(1) == targets).float().mean().item()
-    return {"loss": loss, "accuracy": acc}
+    labels = outputs.argmax(1)
+    results = {"loss": loss, "accuracy": (labels == targets).float().mean().item()}
+    for name, fn in (metrics or {}).items():
+        results[name] = float(fn(labels, targets))
+    return results
 
 
 def fit(
@@ -80,6 +93,7 @@ def fit(
     val_loader=None,
     scheduler=None,
     device=None,
+    val_metrics: dict[str, Callable] | None = None,
     progress: bool = True,
     desc: str = "training",
 ) -> History:
@@ -94,11 +108,14 @@ def fit(
         val_loader: if given, validation loss and accuracy are logged after every epoch.
         scheduler: a learning-rate scheduler stepped after every batch (e.g. ``OneCycleLR``).
         device: where to train; defaults to the device of the model's parameters.
+        val_metrics: more validation metrics, ``{name: fn(predicted labels, targets)}``
+            (see :func:`evaluate`), logged as ``val_<name>``.
         progress: show a progress bar over the epochs, then print a one-line summary.
 
     Returns:
         A :class:`History` with ``train_loss``, ``train_accuracy`` (on the batches as seen
-        during training) and, with a val_loader, ``val_loss`` and ``val_accuracy``.
+        during training) and, with a val_loader, ``val_loss``, ``val_accuracy`` and
+        ``val_<name>`` for each of ``val_metrics``.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -129,8 +146,8 @@ def fit(
         history.log(train_loss=total_loss / seen, train_accuracy=correct / positions)
         postfix = {"loss": f"{total_loss / seen:.3f}"}
         if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, device)
-            history.log(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            val = evaluate(model, val_loader, loss_fn, device, val_metrics)
+            history.log(**{f"val_{name}": value for name, value in val.items()})
             postfix["val_acc"] = f"{val['accuracy']:.3f}"
         bar.set_postfix(postfix)
     bar.close()

@@ -19,6 +19,7 @@ from torchvision.utils import draw_segmentation_masks
 __all__ = [
     "draw_detections",
     "label_colors",
+    "overlay_label_map",
     "plot_confusion_matrix",
     "plot_history",
     "show_images",
@@ -112,6 +113,41 @@ def show_label_map(label_map, class_names: Sequence[str], ax=None, legend: bool 
     if legend:
         handles = [Patch(color=colours[i], label=name) for i, name in enumerate(class_names)]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return ax.figure
+
+
+def overlay_label_map(
+    image, label_map, class_names: Sequence[str], ax=None, alpha: float = 0.55, title=None
+):
+    """Draw an image with a label map over it: each class but the background (0) in its colour.
+
+    Uses ``torchvision.utils.draw_segmentation_masks``. image: (3, H, W) float in [0, 1] or
+    uint8; label_map: (H, W) integer labels in ``0..len(class_names) - 1``.
+    """
+    img = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.as_tensor(image)
+    labels = torch.as_tensor(label_map).detach().cpu()
+    if img.ndim != 3 or img.shape[0] != 3:
+        raise ValueError(f"image must be (3, H, W), got {tuple(img.shape)}")
+    if labels.shape != img.shape[1:]:
+        raise ValueError(
+            f"label_map must be (H, W) = {tuple(img.shape[1:])}, got {tuple(labels.shape)}"
+        )
+    n = len(class_names)
+    if labels.numel() and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"labels must be in 0..{n - 1} for {n} class names")
+    if img.dtype != torch.uint8:
+        img = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    colours = label_colors(n)
+    masks = labels[None] == torch.arange(1, n)[:, None, None]
+    cols = [tuple(int(255 * v) for v in colours[k]) for k in range(1, n)]
+    if n > 1:
+        img = draw_segmentation_masks(img, masks, alpha=alpha, colors=cols)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
     return ax.figure
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import checks, cost, models, ops
+from course_utils import checks, cost, losses, metrics, models, ops
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -240,6 +240,172 @@ class BottleneckNoShortcut(models.Bottleneck):
         return self.relu(self.bn3(self.conv3(out)))
 
 
+# ---------------------------------------------------------------- segmentation (notebook 05)
+
+
+def cm_transposed(pred, target, num_classes, ignore_index=None):
+    return metrics.confusion_matrix(pred, target, num_classes, ignore_index).T  # cm[p, t]
+
+
+def cm_no_minlength(pred, target, num_classes, ignore_index=None):
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    if ignore_index is not None:
+        pred, target = pred[target != ignore_index], target[target != ignore_index]
+    counts = torch.bincount(target * num_classes + pred)  # too short when top classes are absent
+    return counts.reshape(num_classes, -1)
+
+
+def cm_ignores_ignore_index(pred, target, num_classes, ignore_index=None):
+    keep = target < num_classes  # drops 255, but keeps class 0 when ignore_index=0
+    pred, target = pred[keep], target[keep]
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes**2)
+    return counts.reshape(num_classes, num_classes)
+
+
+def cm_float(pred, target, num_classes, ignore_index=None):
+    return metrics.confusion_matrix(pred, target, num_classes, ignore_index).float()
+
+
+def _iou_parts(pred, target, num_classes, ignore_index=None):
+    cm = metrics.confusion_matrix(pred, target, num_classes, ignore_index).double()
+    tp = cm.diagonal()
+    return cm, tp, cm.sum(0) + cm.sum(1) - tp
+
+
+def miou_absent_as_zero(pred, target, num_classes, ignore_index=None):
+    _, tp, union = _iou_parts(pred, target, num_classes, ignore_index)
+    return (tp / union.clamp(min=1)).mean().item()
+
+
+def miou_absent_as_one(pred, target, num_classes, ignore_index=None):
+    _, tp, union = _iou_parts(pred, target, num_classes, ignore_index)
+    return torch.where(union > 0, tp / union.clamp(min=1), 1.0).mean().item()
+
+
+def miou_union_keeps_tp_twice(pred, target, num_classes, ignore_index=None):
+    cm, tp, _ = _iou_parts(pred, target, num_classes, ignore_index)
+    union = cm.sum(0) + cm.sum(1)
+    return (tp[union > 0] / union[union > 0]).mean().item()
+
+
+def miou_is_mean_accuracy(pred, target, num_classes, ignore_index=None):
+    return metrics.mean_accuracy(pred, target, num_classes, ignore_index)
+
+
+def miou_is_pixel_accuracy(pred, target, num_classes, ignore_index=None):
+    keep = target != ignore_index if ignore_index is not None else torch.ones_like(target).bool()
+    return (pred[keep] == target[keep]).double().mean().item()
+
+
+def miou_no_ignore(pred, target, num_classes, ignore_index=None):
+    target = target.clamp(max=num_classes - 1)  # treats "unlabelled" as the last class
+    return metrics.mean_iou(pred, target, num_classes)
+
+
+def miou_nan_for_absent(pred, target, num_classes, ignore_index=None):
+    _, tp, union = _iou_parts(pred, target, num_classes, ignore_index)
+    return (tp / union).mean().item()  # 0/0 = NaN poisons the mean
+
+
+def miou_macro_over_pixels(pred, target, num_classes, ignore_index=None):
+    # IoU of each map separately, then averaged: not the dataset-level IoU
+    maps = pred.reshape(-1, pred.shape[-1]) if pred.dim() > 1 else pred[None]
+    tmaps = target.reshape(-1, target.shape[-1]) if target.dim() > 1 else target[None]
+    return sum(
+        metrics.mean_iou(p, t, num_classes, ignore_index)
+        for p, t in zip(maps, tmaps, strict=True)
+        if ignore_index is None or (t != ignore_index).any()
+    ) / len(maps)
+
+
+def ce_naive(logits, target):
+    probs = logits.exp() / logits.exp().sum(1, keepdim=True)  # overflows for large logits
+    return -probs.gather(1, target.unsqueeze(1)).log().mean()
+
+
+def ce_sum(logits, target):
+    return F.cross_entropy(logits, target, reduction="sum")
+
+
+def ce_softmax_wrong_dim(logits, target):
+    log_probs = logits.log_softmax(dim=-1)
+    return -log_probs.gather(1, target.unsqueeze(1)).mean()
+
+
+def ce_no_normaliser(logits, target):
+    return -logits.gather(1, target.unsqueeze(1)).mean()
+
+
+def bce_naive(logits, target):
+    onehot = F.one_hot(target, logits.shape[1]).movedim(-1, 1).float()
+    p = torch.sigmoid(logits)
+    return -(onehot * p.log() + (1 - onehot) * (1 - p).log()).mean()  # log(0) for large logits
+
+
+def bce_sum_over_classes(logits, target):
+    onehot = F.one_hot(target, logits.shape[1]).movedim(-1, 1).float()
+    loss = F.binary_cross_entropy_with_logits(logits, onehot, reduction="none")
+    return loss.sum(1).mean()  # mean over pixels only
+
+
+def bce_positive_only(logits, target):
+    onehot = F.one_hot(target, logits.shape[1]).movedim(-1, 1).float()
+    return (F.softplus(-logits) * onehot).mean()  # forgets the (1 - t) log(1 - s) term
+
+
+def bce_is_softmax(logits, target):
+    return F.cross_entropy(logits, target)
+
+
+def bce_onehot_last(logits, target):
+    onehot = F.one_hot(target, logits.shape[1]).float()  # class dimension left last
+    return F.binary_cross_entropy_with_logits(logits.movedim(1, -1), onehot.flip(-1))
+
+
+class UpSkipLast(models.UNetUp):
+    def forward(self, x, skip):
+        return self.conv(torch.cat([self.up(x), skip], dim=1))  # [up, skip]: wrong order
+
+
+class UpNoSkip(nn.Module):
+    def __init__(self, c_in, c_skip, c_out):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(c_in, c_out, 2, stride=2)
+        self.conv = models.double_conv(c_out, c_out)
+
+    def forward(self, x, skip):
+        return self.conv(self.up(x))
+
+
+class UpInterpolate(nn.Module):
+    def __init__(self, c_in, c_skip, c_out):
+        super().__init__()
+        self.conv = models.double_conv(c_skip + c_in, c_out)
+
+    def forward(self, x, skip):
+        x = F.interpolate(x, scale_factor=2, mode="bilinear")
+        return self.conv(torch.cat([skip, x], dim=1))
+
+
+class UpAddSkip(models.UNetUp):
+    def __init__(self, c_in, c_skip, c_out):
+        super().__init__(c_in, c_skip, c_out)
+
+    def forward(self, x, skip):
+        up = self.up(x)
+        return self.conv(torch.cat([skip, up], dim=1)) + up  # an extra residual
+
+
+class UpSingleConv(nn.Module):
+    def __init__(self, c_in, c_skip, c_out):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(c_in, c_out, 2, stride=2)
+        self.conv = nn.Sequential(models.conv_bn_relu(c_skip + c_out, c_out))
+
+    def forward(self, x, skip):
+        return self.conv(torch.cat([skip, self.up(x)], dim=1))
+
+
 EXERCISES = {
     "conv1x1": (
         checks.check_conv1x1,
@@ -309,6 +475,40 @@ EXERCISES = {
             BottleneckExpandsTwice,
             BottleneckNoShortcut,
         ],
+    ),
+    "confusion_matrix": (
+        checks.check_confusion_matrix,
+        metrics.confusion_matrix,
+        [cm_transposed, cm_no_minlength, cm_ignores_ignore_index, cm_float],
+    ),
+    "mean_iou": (
+        checks.check_mean_iou,
+        metrics.mean_iou,
+        [
+            miou_absent_as_zero,
+            miou_absent_as_one,
+            miou_union_keeps_tp_twice,
+            miou_is_mean_accuracy,
+            miou_is_pixel_accuracy,
+            miou_no_ignore,
+            miou_nan_for_absent,
+            miou_macro_over_pixels,
+        ],
+    ),
+    "softmax_cross_entropy": (
+        checks.check_softmax_cross_entropy,
+        losses.softmax_cross_entropy,
+        [ce_naive, ce_sum, ce_softmax_wrong_dim, ce_no_normaliser],
+    ),
+    "sigmoid_cross_entropy": (
+        checks.check_sigmoid_cross_entropy,
+        losses.sigmoid_cross_entropy,
+        [bce_naive, bce_sum_over_classes, bce_positive_only, bce_is_softmax, bce_onehot_last],
+    ),
+    "UNetUp": (
+        checks.check_unet_up,
+        models.UNetUp,
+        [UpSkipLast, UpNoSkip, UpInterpolate, UpAddSkip, UpSingleConv],
     ),
 }
 
@@ -381,11 +581,19 @@ def unimplemented(source: str) -> str:
 
 @pytest.mark.parametrize("source, check_source", list(solution_cells()))
 def test_notebook_solutions_pass_and_their_stubs_fail(source, check_source, capsys):
-    namespace = {"torch": torch, "nn": nn, "F": F, "checks": checks}
+    names = {
+        "torch": torch,
+        "nn": nn,
+        "F": F,
+        "checks": checks,
+        "metrics": metrics,
+        "models": models,
+    }
+    namespace = dict(names)
     exec(source, namespace)
     exec(check_source, namespace)
     assert re.fullmatch(r"\w+: correct on \d+ cases", capsys.readouterr().out.strip())
-    stub = {"torch": torch, "nn": nn, "F": F, "checks": checks}
+    stub = dict(names)
     exec(unimplemented(source), stub)
     exec(check_source, stub)
     assert "not implemented yet" in capsys.readouterr().out

@@ -55,6 +55,11 @@ WRONG_FIRST = {
     "        out = torch.relu(self.bn1(self.conv1(x)))\n"
     "        out = torch.relu(self.bn2(self.conv2(out)))  # ReLU before the addition\n"
     "        return out + (x if self.downsample is None else self.downsample(x))\n",
+    "05_semantic_segmentation": "def confusion_matrix(pred, target, num_classes, "
+    "ignore_index=None):\n"
+    "    counts = torch.bincount(pred.reshape(-1) * num_classes + target.reshape(-1),\n"
+    "                            minlength=num_classes**2)  # cm[p, t]: transposed\n"
+    "    return counts.reshape(num_classes, num_classes)\n",
 }
 
 

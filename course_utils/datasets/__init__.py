@@ -4,10 +4,13 @@
 - :func:`sample_image`: real photos shipped by scikit-image and scikit-learn
 - :class:`ShapesScenes`: seeded synthetic scenes of coloured shapes on textured backgrounds,
   with boxes, labels, instance masks and a semantic label map (detection, segmentation, ...)
+- :func:`semantic_scenes`, :class:`SegmentationPairs`: scenes as (image, label map) tensors for
+  semantic segmentation, with joint transforms (elastic deformation)
 """
 
 from .digits import DIGITS_SPLIT_SIZES, digits
 from .photos import PHOTOS, sample_image
+from .segmentation import SegmentationPairs, semantic_scenes
 from .shapes import (
     SHAPE_CLASSES,
     SHAPES,
@@ -21,9 +24,11 @@ __all__ = [
     "PHOTOS",
     "SHAPES",
     "SHAPE_CLASSES",
+    "SegmentationPairs",
     "ShapesScenes",
     "detection_collate",
     "digits",
     "render_scene",
     "sample_image",
+    "semantic_scenes",
 ]

@@ -1,96 +1,25 @@
-"""What the exercise check cells call.
-
-Each ``check_*`` function runs the student's function on fixed cases (random inputs from a
-private, seeded generator, plus edge cases), compares with the library (``torch.nn`` /
-``torchvision``) and prints ONE line:
-
-- ``<name>: correct on N cases`` when every case matches (the line nbval expects), or
-- ``<name>: not implemented yet`` / ``<name>: wrong on <case>: <what differs>`` /
-  ``<name>: raised <Error> on <case>: <message>`` otherwise, so nbval flags the cell and
-  the student reads what is wrong.
-
-They return None, so a check cell shows nothing but that line. When the environment variable
-``COURSE_CHECKS_LOG`` names a file (the grader sets it), the line is also appended there, so the
-grader can report it.
-"""
+"""Checks for the exercises of notebooks 01-04 (1x1 convolutions, GAP, AlexNet, ResNet)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from .cost import count_macs, count_parameters
+from ..cost import count_macs, count_parameters
+from .core import Case, compare_modules, compare_tensors, randomize_batch_norms, report, run_cases
 
 __all__ = [
     "check_basic_block",
     "check_bottleneck",
     "check_conv_output_size",
-    "check_dropout",
     "check_conv1x1",
     "check_conv2d_cost",
+    "check_dropout",
     "check_global_avg_pool",
-    "compare_tensors",
-    "report",
-    "run_cases",
 ]
-
-Case = tuple[str, tuple, Any]  # (description, arguments, expected result)
-
-
-def report(line: str) -> None:
-    """Print a check's verdict (and append it to ``$COURSE_CHECKS_LOG`` when set)."""
-    print(line)
-    log = os.environ.get("COURSE_CHECKS_LOG")
-    if log:
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-
-
-def run_cases(
-    name: str,
-    fn: Callable,
-    cases: Sequence[Case],
-    compare: Callable[[Any, Any], str | None],
-) -> str:
-    """Run ``fn(*arguments)`` on every case; return the one-line verdict.
-
-    ``compare(got, expected)`` returns None when they agree, else what differs.
-    Arguments are cloned before each call, so an answer that modifies its inputs in place
-    cannot change the expected results.
-    """
-    if not callable(fn):
-        return f"{name}: expected a function, got {type(fn).__name__}"
-    for description, args, expected in cases:
-        args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-        try:
-            got = fn(*args)
-        except NotImplementedError:
-            return f"{name}: not implemented yet (it raises NotImplementedError)"
-        except Exception as error:  # the student's code: report, do not crash the cell
-            return f'{name}: raised {type(error).__name__} on case "{description}": {error}'
-        problem = compare(got, expected)
-        if problem:
-            return f'{name}: wrong on case "{description}": {problem}'
-    return f"{name}: correct on {len(cases)} cases"
-
-
-def compare_tensors(got: Any, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-5):
-    """None if ``got`` is a tensor of ``expected``'s shape and values, else what differs."""
-    if not isinstance(got, torch.Tensor):
-        return f"expected a torch.Tensor, got {type(got).__name__}"
-    if tuple(got.shape) != tuple(expected.shape):
-        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
-    if got.is_floating_point() != expected.is_floating_point():
-        return f"expected dtype {expected.dtype}, got {got.dtype}"
-    got = got.detach().to(expected.dtype).cpu()
-    if not torch.allclose(got, expected, atol=atol, rtol=rtol):
-        err = (got - expected).abs().max().item()
-        return f"values differ from the library's (largest difference {err:.3g})"
-    return None
 
 
 # ---------------------------------------------------------------- notebook 01
@@ -282,37 +211,7 @@ def _torchvision_block(kind: str, c_in: int, c: int, stride: int) -> nn.Module:
             nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
         )
     module = block(c_in, c, stride, downsample)
-    g = torch.Generator().manual_seed(c_in * 1000 + c + stride)
-    with torch.no_grad():  # non-trivial batch norms, so that every layer matters
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return module.eval()
-
-
-def _compare_block(got: Any, expected: tuple[nn.Module, torch.Tensor]) -> str | None:
-    reference, x = expected
-    if not isinstance(got, nn.Module):
-        return f"expected an nn.Module, got {type(got).__name__}"
-    n_ref, n_got = count_parameters(reference), count_parameters(got)
-    if n_got != n_ref:
-        return f"torchvision's block has {n_ref:,} parameters, yours {n_got:,}"
-    ours, theirs = set(got.state_dict()), set(reference.state_dict())
-    if ours != theirs:
-        missing, extra = sorted(theirs - ours), sorted(ours - theirs)
-        return (
-            f"layer names differ from torchvision's: missing {missing[:4]}, unexpected {extra[:4]}"
-        )
-    try:
-        got.load_state_dict(reference.state_dict())
-    except RuntimeError as error:
-        return f"torchvision's weights do not fit: {str(error).splitlines()[-1].strip()}"
-    got.eval()
-    with torch.no_grad():
-        return compare_tensors(got(x), reference(x), atol=1e-4, rtol=1e-4)
+    return randomize_batch_norms(module, seed=c_in * 1000 + c + stride)
 
 
 def _block_cases(kind: str, configs) -> list[Case]:
@@ -320,7 +219,7 @@ def _block_cases(kind: str, configs) -> list[Case]:
     cases = []
     for desc, (c_in, c, stride, side) in configs:
         x = torch.randn(2, c_in, side, side, generator=g)
-        cases.append((desc, (c_in, c, stride), (_torchvision_block(kind, c_in, c, stride), x)))
+        cases.append((desc, (c_in, c, stride), (_torchvision_block(kind, c_in, c, stride), (x,))))
     return cases
 
 
@@ -335,7 +234,7 @@ def check_basic_block(cls: Callable) -> None:
             ("32 -> 48 channels, stride 1 (projection)", (32, 48, 1, 5)),
         ],
     )
-    report(run_cases("BasicBlock", cls, cases, _compare_block))
+    report(run_cases("BasicBlock", cls, cases, compare_modules))
 
 
 def check_bottleneck(cls: Callable) -> None:
@@ -349,4 +248,4 @@ def check_bottleneck(cls: Callable) -> None:
             ("32 -> 16 -> 64 channels, stride 2, odd size 7x7", (32, 16, 2, 7)),
         ],
     )
-    report(run_cases("Bottleneck", cls, cases, _compare_block))
+    report(run_cases("Bottleneck", cls, cases, compare_modules))

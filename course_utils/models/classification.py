@@ -1,4 +1,4 @@
-"""Small networks the notebooks train (CPU-sized; later notebooks add ResNet, FCN, U-Net...)."""
+"""Classification networks: GAP and flatten heads (02), MiniAlexNet (03), ResNets (04)."""
 
 from __future__ import annotations
 

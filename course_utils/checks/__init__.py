@@ -1,0 +1,14 @@
+"""What the exercise check cells call: ``checks.check_<exercise>(answer)`` prints one line.
+
+- ``core``: how a check runs cases and reports (``run_cases``, ``compare_tensors``, ``report``)
+- ``classification``: notebooks 01-04 (1x1 convolutions, global average pooling, AlexNet, ResNet)
+- ``segmentation``: notebook 05 (confusion matrix, mean IoU, the two losses, the U-Net decoder)
+"""
+
+from .classification import *  # noqa: F403
+from .classification import __all__ as _classification
+from .core import Case, compare_tensors, report, run_cases
+from .segmentation import *  # noqa: F403
+from .segmentation import __all__ as _segmentation
+
+__all__ = ["Case", "compare_tensors", "report", "run_cases", *_classification, *_segmentation]

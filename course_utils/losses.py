@@ -1,0 +1,55 @@
+"""Segmentation losses of notebook 05, written from the logits (the keypoint loss follows in 08).
+
+Both take logits (B, C, ...) and integer targets (B, ...) with classes 0..C-1:
+
+- :func:`softmax_cross_entropy`: one C-way softmax per pixel; the classes compete, exactly one
+  is right. Equals ``F.cross_entropy``.
+- :func:`sigmoid_cross_entropy`: C independent yes/no questions per pixel ("is this pixel of
+  class c?"), each a sigmoid with a binary cross-entropy against the one-hot target, averaged
+  over pixels and classes. Equals ``F.binary_cross_entropy_with_logits`` on the one-hot target.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["sigmoid_cross_entropy", "softmax_cross_entropy"]
+
+
+def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() < 2:
+        raise ValueError("logits must be a float tensor (B, C, ...)")
+    if not isinstance(target, torch.Tensor) or target.is_floating_point():
+        raise ValueError("target must be an integer tensor of class labels (B, ...)")
+    expected = (logits.shape[0], *logits.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"target must have shape {expected} for logits {tuple(logits.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    c = logits.shape[1]
+    if target.numel() and (target.min() < 0 or target.max() >= c):
+        raise ValueError(f"target labels must be in 0..{c - 1}")
+
+
+def softmax_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over pixels of ``-log softmax(logits)[target]``, computed stably.
+
+    ``log softmax(z)_k = z_k - logsumexp(z)``, and ``logsumexp(z) = m + log sum exp(z - m)``
+    with ``m = max z``, so no exponential overflows.
+    """
+    _check(logits, target)
+    log_probs = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    return -log_probs.gather(1, target.long().unsqueeze(1)).mean()
+
+
+def sigmoid_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over pixels and classes of the binary cross-entropy of ``sigmoid(logits)``.
+
+    With the one-hot target y and ``z = logits``: ``-y log s(z) - (1 - y) log(1 - s(z))``,
+    written stably as ``max(z, 0) - z * y + log(1 + exp(-|z|))``.
+    """
+    _check(logits, target)
+    onehot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
+    return (logits.clamp(min=0) - logits * onehot + torch.log1p(torch.exp(-logits.abs()))).mean()
