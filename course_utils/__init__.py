@@ -4,7 +4,8 @@ Split by role, the way torchvision is:
 
 - ``env``: seeding, device choice, the FAST flag, Colab detection (every notebook's setup cell)
 - ``datasets``: the real digits and photos that packages ship, and the synthetic shapes scenes
-- ``ops``: from-scratch reference ops, each checked against torchvision / torch.nn
+- ``ops``: from-scratch reference ops (1x1 conv, GAP, box IoU, NMS, RoIPool), each checked
+  against torchvision / torch.nn
 - ``cost``: parameter and multiply-add counts, forward-pass timing
 - ``metrics``: confusion matrix, accuracy, mean accuracy and mean IoU, boundary IoU
 - ``losses``: segmentation losses (softmax and per-class sigmoid cross-entropy)

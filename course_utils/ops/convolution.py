@@ -1,8 +1,7 @@
-"""From-scratch reference ops, each checked against its library twin (see tests/test_ops.py).
+"""1x1 convolution and global average pooling, from scratch (notebooks 01 and 02).
 
 Notebook 01 writes :func:`conv1x1` and notebook 02 :func:`global_avg_pool` as exercises;
-these are the twins that later cells and notebooks use. The detection ops of DESIGN.md
-(``box_iou``, ``nms``, ``roi_pool``, ``roi_align``) join this module with notebooks 06-07.
+these are the twins that later cells and notebooks use.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import torch
 __all__ = ["conv1x1", "global_avg_pool"]
 
 
-def _check_feature_map(x: torch.Tensor, name: str = "x") -> None:
+def check_feature_map(x: torch.Tensor, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4:
@@ -32,7 +31,7 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     Returns:
         (N, C_out, H, W), equal to ``F.conv2d(x, weight, bias)``.
     """
-    _check_feature_map(x)
+    check_feature_map(x)
     if weight.ndim == 4:
         if weight.shape[2:] != (1, 1):
             raise ValueError(f"weight must be 1x1, got kernel {tuple(weight.shape[2:])}")
@@ -59,5 +58,5 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     Returns:
         (N, C): one value per channel, equal to ``nn.AdaptiveAvgPool2d(1)(x).flatten(1)``.
     """
-    _check_feature_map(x)
+    check_feature_map(x)
     return x.mean(dim=(2, 3))

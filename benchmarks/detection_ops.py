@@ -1,0 +1,64 @@
+"""Time course_utils.ops (pure PyTorch) against torchvision.ops (C++) on realistic sizes.
+
+Run from the repository root:  python benchmarks/detection_ops.py
+It prints one line per op and size: median times over repeats and the ratio ours / torchvision.
+A benchmark, not a test: timings depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torchvision.ops as tvo
+
+from course_utils import ops
+
+
+def median_time(fn, repeats: int = 15) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def random_boxes(g: torch.Generator, k: int, image: float) -> torch.Tensor:
+    xy = torch.rand(k, 2, generator=g) * image * 0.8
+    wh = torch.rand(k, 2, generator=g) * image * 0.3 + 4
+    return torch.cat([xy, xy + wh], 1)
+
+
+def main() -> None:
+    torch.set_flush_denormal(True)
+    g = torch.Generator().manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'op':10s} {'size':44s} {'ours':>9s} {'torchvision':>12s} {'ratio':>6s}")
+    for k in (300, 1000, 2000):  # RPN proposals per image, before and after pre-NMS top-k
+        boxes, scores = random_boxes(g, k, 800.0), torch.rand(k, generator=g)
+        assert torch.equal(ops.nms(boxes, scores, 0.7), tvo.nms(boxes, scores, 0.7))
+        ours = median_time(lambda b=boxes, s=scores: ops.nms(b, s, 0.7))
+        theirs = median_time(lambda b=boxes, s=scores: tvo.nms(b, s, 0.7))
+        row = f"{k} boxes on an 800x800 image, IoU 0.7"
+        print(
+            f"{'nms':10s} {row:44s} {ours * 1e3:7.2f}ms {theirs * 1e3:10.2f}ms {ours / theirs:6.1f}"
+        )
+    for n, c, side, k in ((2, 64, 50, 512), (8, 32, 16, 512), (1, 256, 50, 1000)):
+        x = torch.randn(n, c, side, side, generator=g)
+        per_image = [random_boxes(g, k // n, side * 16.0) for _ in range(n)]
+        rois = torch.cat(
+            [torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(per_image)]
+        )
+        assert torch.allclose(ops.roi_pool(x, rois, 7, 1 / 16), tvo.roi_pool(x, rois, 7, 1 / 16))
+        ours = median_time(lambda x=x, r=rois: ops.roi_pool(x, r, 7, 1 / 16), repeats=7)
+        theirs = median_time(lambda x=x, r=rois: tvo.roi_pool(x, r, 7, 1 / 16), repeats=7)
+        row = f"{k} RoIs, ({n}, {c}, {side}, {side}) map, 7x7, stride 16"
+        print(
+            f"{'roi_pool':10s} {row:44s} {ours * 1e3:7.2f}ms {theirs * 1e3:10.2f}ms {ours / theirs:6.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""From-scratch reference ops, each checked against its library twin (tests/test_ops*.py).
+
+- ``convolution``: ``conv1x1`` (notebook 01), ``global_avg_pool`` (02)
+- ``boxes``: ``box_iou``, ``nms`` and box format conversions (06), as ``torchvision.ops``
+- ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
+
+Pure PyTorch and vectorised; same signatures, box format (x1, y1, x2, y2) and results as
+torchvision; bad input raises ``ValueError`` saying what is wrong.
+"""
+
+from .boxes import box_convert, box_iou, nms
+from .convolution import conv1x1, global_avg_pool
+from .roi import roi_pool
+
+__all__ = ["box_convert", "box_iou", "conv1x1", "global_avg_pool", "nms", "roi_pool"]
