@@ -7,7 +7,8 @@ Split by role, the way torchvision is:
 - ``ops``: from-scratch reference ops (1x1 conv, GAP, box IoU, NMS, RoIPool), each checked
   against torchvision / torch.nn
 - ``cost``: parameter and multiply-add counts, forward-pass timing
-- ``metrics``: confusion matrix, accuracy, mean accuracy and mean IoU, boundary IoU
+- ``metrics``: confusion matrix, accuracy, mean accuracy and mean IoU, boundary IoU;
+  detection matching, AP and mAP (boxes and masks)
 - ``losses``: segmentation losses (softmax and per-class sigmoid cross-entropy)
 - ``models``: the small networks the notebooks train (classification; FCN and U-Net)
 - ``train``: one small fit/evaluate loop with progress bars and a history

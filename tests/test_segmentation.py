@@ -104,8 +104,8 @@ def test_boundary_iou_by_hand():
     m = metrics.mean_iou(shifted, target, 2)
     assert b < m < 1  # a one-pixel shift costs the boundary more than the area
     # the square's band in class 1: 28 pixels; the band of class 0 (the frame around it): 36
-    band1 = metrics._inner_band(target[None, None] == 1, 1)
-    band0 = metrics._inner_band(target[None, None] == 0, 1)
+    band1 = metrics.labels._inner_band(target[None, None] == 1, 1)
+    band0 = metrics.labels._inner_band(target[None, None] == 0, 1)
     assert int(band1.sum()) == 28 and int(band0.sum()) == 36
 
 
@@ -113,7 +113,7 @@ def test_the_image_edge_is_not_a_contour():
     target = torch.zeros(12, 12, dtype=torch.long)
     target[:, 6:] = 1  # two halves: the only contour is the middle line
     classes = torch.arange(2)[None, :, None, None]
-    bands = metrics._inner_band(target[None, None] == classes, 1)[0]
+    bands = metrics.labels._inner_band(target[None, None] == classes, 1)[0]
     assert bands[0].sum(0).tolist() == [0] * 5 + [12] + [0] * 6  # column 5 only
     assert bands[1].sum(0).tolist() == [0] * 6 + [12] + [0] * 5  # column 6 only
     spurious = target.clone()

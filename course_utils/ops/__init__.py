@@ -2,6 +2,7 @@
 
 - ``convolution``: ``conv1x1`` (notebook 01), ``global_avg_pool`` (02)
 - ``boxes``: ``box_iou``, ``nms`` and box format conversions (06), as ``torchvision.ops``
+- ``masks``: ``mask_iou`` (06-07)
 - ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
 
 Pure PyTorch and vectorised; same signatures, box format (x1, y1, x2, y2) and results as
@@ -10,6 +11,15 @@ torchvision; bad input raises ``ValueError`` saying what is wrong.
 
 from .boxes import box_convert, box_iou, nms
 from .convolution import conv1x1, global_avg_pool
+from .masks import mask_iou
 from .roi import roi_pool
 
-__all__ = ["box_convert", "box_iou", "conv1x1", "global_avg_pool", "nms", "roi_pool"]
+__all__ = [
+    "box_convert",
+    "box_iou",
+    "conv1x1",
+    "global_avg_pool",
+    "mask_iou",
+    "nms",
+    "roi_pool",
+]

@@ -1,4 +1,4 @@
-"""Evaluation metrics, from scratch, each checked against torchmetrics in the tests.
+"""Metrics on integer labels and label maps, from scratch, checked against torchmetrics.
 
 - classification (notebook 02 on): ``confusion_matrix``, ``accuracy``;
 - semantic segmentation (notebook 05): ``mean_accuracy``, ``per_class_iou``, ``mean_iou`` as

@@ -1,0 +1,179 @@
+"""Average precision for detection and instance segmentation (notebooks 06-07).
+
+The lecture's rule: a detection is a true positive when it has the class of a ground-truth
+object and overlaps it with IoU above a threshold, and that object was not already claimed by
+a higher-scoring detection; every other detection (mislocalised, misclassified, a duplicate)
+is a false positive. Sorting all detections of a class by score and walking down the list
+traces the precision-recall curve; AP is the area under it, and mAP the mean over classes.
+
+``mean_average_precision`` follows DESIGN.md's contract. With ``interpolation="coco"`` it
+agrees with pycocotools' COCOeval AP at the same IoU threshold (area "all", 100 detections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..ops.boxes import box_iou
+from ..ops.masks import mask_iou
+
+__all__ = ["average_precision", "match_detections", "mean_average_precision"]
+
+_COCO_MAX_DETECTIONS = 100
+
+
+def match_detections(iou: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy matching of one image's detections of one class, given in decreasing score.
+
+    Args:
+        iou: (D, G) IoU of every detection with every ground-truth object.
+        iou_threshold: the smallest IoU that counts as a match (the lecture writes "> 0.5",
+            COCO ">= 0.5": they differ only at exactly 0.5).
+
+    Returns:
+        (D,) bool: True for a true positive. Each detection takes the unclaimed object it
+        overlaps most (if that IoU reaches the threshold); claimed objects are out of reach,
+        so a duplicate detection is a false positive.
+    """
+    num_det, num_gt = iou.shape
+    true_positive = torch.zeros(num_det, dtype=torch.bool)
+    claimed = torch.zeros(num_gt, dtype=torch.bool)
+    for d in range(num_det):  # sequential by nature: each match changes what is left
+        candidates = iou[d].masked_fill(claimed, -1.0)
+        if num_gt == 0:
+            continue
+        best = int(candidates.argmax())
+        if candidates[best] >= iou_threshold:
+            true_positive[d] = True
+            claimed[best] = True
+    return true_positive
+
+
+def average_precision(
+    scores: torch.Tensor, true_positive: torch.Tensor, num_ground_truth: int, interpolation="voc"
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """AP of one class from its detections, pooled over all images.
+
+    Args:
+        scores: (D,) confidences; true_positive: (D,) bool from :func:`match_detections`.
+        num_ground_truth: the number of objects of the class (recall's denominator), > 0.
+        interpolation: ``"voc"``: the exact area under the precision envelope (all points,
+            VOC2010 on); ``"coco"``: the mean of the envelope at recall 0, 0.01, ..., 1.
+
+    Returns:
+        ``(ap, precision, recall)``, the last two the curve after each detection in
+        decreasing score order (for plotting).
+    """
+    if num_ground_truth <= 0:
+        raise ValueError("AP is undefined for a class without ground-truth objects")
+    if interpolation not in ("voc", "coco"):
+        raise ValueError(f'interpolation must be "voc" or "coco", got {interpolation!r}')
+    order = torch.argsort(scores, descending=True, stable=True)
+    tp = true_positive[order].double().cumsum(0)
+    fp = (~true_positive[order]).double().cumsum(0)
+    recall = tp / num_ground_truth
+    precision = tp / (tp + fp).clamp(min=1)
+    # the envelope: at each point, the best precision reachable at this recall or higher
+    envelope = precision.flip(0).cummax(0).values.flip(0)
+    if interpolation == "voc":
+        previous = torch.cat([recall.new_zeros(1), recall[:-1]])
+        ap = ((recall - previous) * envelope).sum().item()
+    else:
+        # recall levels computed as numpy.linspace does (i * 0.01, last one exactly 1), so that
+        # a recall of exactly 0.7 falls on the same side of "0.7" as in pycocotools
+        levels = torch.arange(101, dtype=torch.float64) * 0.01
+        levels[-1] = 1.0
+        index = torch.searchsorted(recall, levels, side="left")
+        padded = torch.cat([envelope, envelope.new_zeros(1)])
+        ap = padded[index].mean().item()
+    return ap, precision, recall
+
+
+def _field(item: dict, key: str, index: int, kind: str):
+    if key not in item:
+        raise ValueError(
+            f"{kind}[{index}] has no {key!r}; expected keys boxes, labels"
+            + (", scores" if kind == "preds" else "")
+        )
+    return torch.as_tensor(item[key])
+
+
+def mean_average_precision(
+    preds: Sequence[dict],
+    targets: Sequence[dict],
+    iou_threshold: float = 0.5,
+    iou_type: str = "bbox",
+    interpolation: str = "voc",
+) -> dict:
+    """Mean over classes of the AP at one IoU threshold.
+
+    Args:
+        preds: one dict per image, torchvision's detection output: ``boxes`` (D, 4) xyxy,
+            ``labels`` (D,), ``scores`` (D,), and ``masks`` (D, H, W) for ``iou_type="segm"``
+            (bool, 0/1, or (D, 1, H, W) probabilities, thresholded at 0.5).
+        targets: one dict per image: ``boxes``, ``labels`` (and ``masks``).
+        iou_threshold: IoU needed for a match (>=).
+        iou_type: ``"bbox"`` (box IoU) or ``"segm"`` (mask IoU).
+        interpolation: ``"voc"`` (all points) or ``"coco"`` (101 recall points; COCO also
+            keeps at most 100 detections per image and class, the highest-scoring).
+
+    Returns:
+        ``{"map": float, "per_class": {label: AP}, "curves": {label: (precision, recall)}}``.
+        Classes without ground truth are left out (their detections cannot be scored).
+    """
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f'iou_type must be "bbox" or "segm", got {iou_type!r}')
+    if interpolation not in ("voc", "coco"):
+        raise ValueError(f'interpolation must be "voc" or "coco", got {interpolation!r}')
+    if len(preds) != len(targets):
+        raise ValueError(f"got {len(preds)} predictions for {len(targets)} images")
+    scores_by_class: dict[int, list[torch.Tensor]] = {}
+    hits_by_class: dict[int, list[torch.Tensor]] = {}
+    num_gt: dict[int, int] = {}
+    for i, (pred, target) in enumerate(zip(preds, targets, strict=True)):
+        p_labels, t_labels = (
+            _field(pred, "labels", i, "preds"),
+            _field(target, "labels", i, "targets"),
+        )
+        p_scores = _field(pred, "scores", i, "preds").float()
+        if iou_type == "bbox":
+            p_items, t_items = (
+                _field(pred, "boxes", i, "preds"),
+                _field(target, "boxes", i, "targets"),
+            )
+            overlap = box_iou
+        else:
+            p_items = _field(pred, "masks", i, "preds")
+            t_items = _field(target, "masks", i, "targets")
+            p_items = (p_items.squeeze(1) > 0.5) if p_items.is_floating_point() else p_items
+            p_items = p_items.reshape(-1, *p_items.shape[-2:])
+            t_items = t_items.reshape(-1, *t_items.shape[-2:])
+            overlap = mask_iou
+        if not (len(p_labels) == len(p_scores) == len(p_items)):
+            raise ValueError(f"preds[{i}]: labels, scores and {iou_type} items differ in length")
+        for c in torch.cat([p_labels, t_labels]).unique().tolist():
+            det = (p_labels == c).nonzero().flatten()
+            det = det[torch.argsort(p_scores[det], descending=True, stable=True)]
+            if interpolation == "coco":
+                det = det[:_COCO_MAX_DETECTIONS]
+            gt = (t_labels == c).nonzero().flatten()
+            num_gt[c] = num_gt.get(c, 0) + len(gt)
+            iou = overlap(
+                p_items[det].float() if iou_type == "bbox" else p_items[det],
+                t_items[gt].float() if iou_type == "bbox" else t_items[gt],
+            )
+            iou = torch.nan_to_num(iou, nan=0.0).reshape(len(det), len(gt))
+            scores_by_class.setdefault(c, []).append(p_scores[det])
+            hits_by_class.setdefault(c, []).append(match_detections(iou, iou_threshold))
+    per_class, curves = {}, {}
+    for c in sorted(num_gt):
+        if num_gt[c] == 0:
+            continue
+        ap, precision, recall = average_precision(
+            torch.cat(scores_by_class[c]), torch.cat(hits_by_class[c]), num_gt[c], interpolation
+        )
+        per_class[c], curves[c] = ap, (precision, recall)
+    mean = sum(per_class.values()) / len(per_class) if per_class else float("nan")
+    return {"map": mean, "per_class": per_class, "curves": curves}
