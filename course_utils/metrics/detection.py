@@ -39,11 +39,11 @@ def match_detections(iou: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """
     num_det, num_gt = iou.shape
     true_positive = torch.zeros(num_det, dtype=torch.bool)
+    if num_gt == 0:
+        return true_positive
     claimed = torch.zeros(num_gt, dtype=torch.bool)
     for d in range(num_det):  # sequential by nature: each match changes what is left
         candidates = iou[d].masked_fill(claimed, -1.0)
-        if num_gt == 0:
-            continue
         best = int(candidates.argmax())
         if candidates[best] >= iou_threshold:
             true_positive[d] = True
@@ -139,10 +139,8 @@ def mean_average_precision(
         )
         p_scores = _field(pred, "scores", i, "preds").float()
         if iou_type == "bbox":
-            p_items, t_items = (
-                _field(pred, "boxes", i, "preds"),
-                _field(target, "boxes", i, "targets"),
-            )
+            p_items = _field(pred, "boxes", i, "preds").float()
+            t_items = _field(target, "boxes", i, "targets").float()
             overlap = box_iou
         else:
             p_items = _field(pred, "masks", i, "preds")
@@ -160,11 +158,7 @@ def mean_average_precision(
                 det = det[:_COCO_MAX_DETECTIONS]
             gt = (t_labels == c).nonzero().flatten()
             num_gt[c] = num_gt.get(c, 0) + len(gt)
-            iou = overlap(
-                p_items[det].float() if iou_type == "bbox" else p_items[det],
-                t_items[gt].float() if iou_type == "bbox" else t_items[gt],
-            )
-            iou = torch.nan_to_num(iou, nan=0.0).reshape(len(det), len(gt))
+            iou = torch.nan_to_num(overlap(p_items[det], t_items[gt]), nan=0.0)
             scores_by_class.setdefault(c, []).append(p_scores[det])
             hits_by_class.setdefault(c, []).append(match_detections(iou, iou_threshold))
     per_class, curves = {}, {}

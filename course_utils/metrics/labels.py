@@ -24,22 +24,10 @@ __all__ = [
 ]
 
 
-def confusion_matrix(
-    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = None
-) -> torch.Tensor:
-    """Count (true class, predicted class) pairs.
-
-    Args:
-        pred, target: integer labels of the same shape (any shape: a batch of class labels
-            or of label maps), values in ``0..num_classes-1``.
-        num_classes: C.
-        ignore_index: target value whose positions are not counted (for example 255 for
-            "unlabelled" pixels).
-
-    Returns:
-        (C, C) int64 tensor ``cm`` with ``cm[t, p]`` = number of positions of true class t
-        predicted as p (rows: truth, columns: prediction).
-    """
+def _scored_labels(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check two integer label maps; return their scored positions, flattened (int64)."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
@@ -61,6 +49,26 @@ def confusion_matrix(
                 f"{name} labels must be in 0..{num_classes - 1}, "
                 f"found {int(t.min())}..{int(t.max())}"
             )
+    return pred, target
+
+
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> torch.Tensor:
+    """Count (true class, predicted class) pairs.
+
+    Args:
+        pred, target: integer labels of the same shape (any shape: a batch of class labels
+            or of label maps), values in ``0..num_classes-1``.
+        num_classes: C.
+        ignore_index: target value whose positions are not counted (for example 255 for
+            "unlabelled" pixels).
+
+    Returns:
+        (C, C) int64 tensor ``cm`` with ``cm[t, p]`` = number of positions of true class t
+        predicted as p (rows: truth, columns: prediction).
+    """
+    pred, target = _scored_labels(pred, target, num_classes, ignore_index)
     counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).cpu()
 
@@ -165,7 +173,7 @@ def boundary_iou(
     """
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be a positive int, got {width!r}")
-    confusion_matrix(pred, target, num_classes, ignore_index)  # validates the label maps
+    _scored_labels(pred, target, num_classes, ignore_index)  # validates the label maps
     if pred.dim() not in (2, 3):
         raise ValueError(f"expected (H, W) or (N, H, W) label maps, got shape {tuple(pred.shape)}")
     pred, target = pred.reshape(-1, *pred.shape[-2:]), target.reshape(-1, *target.shape[-2:])
