@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["History", "evaluate", "fit", "predict"]
+__all__ = ["History", "detect", "evaluate", "fit", "fit_detector", "predict"]
 
 
 @dataclass
@@ -156,3 +156,99 @@ def fit(
         summary = ", ".join(f"{k} {v[-1]:.3f}" for k, v in history.curves.items())
         print(f"{desc}: {epochs} epochs in {history.seconds:.1f} s; last epoch: {summary}")
     return history
+
+
+def _plain(value):
+    """A tv_tensor (BoundingBoxes, Mask, Image) as a plain tensor; other values unchanged."""
+    return value.as_subclass(torch.Tensor) if isinstance(value, torch.Tensor) else value
+
+
+_TARGET_KEYS = ("boxes", "labels", "masks", "keypoints")
+
+
+def _detection_batch(images, targets, device):
+    images = [_plain(i).to(device) for i in images]
+    targets = [{k: _plain(t[k]).to(device) for k in _TARGET_KEYS if k in t} for t in targets]
+    return images, targets
+
+
+def fit_detector(
+    model: nn.Module,
+    train_loader,
+    optimizer: torch.optim.Optimizer,
+    *,
+    iterations: int,
+    scheduler=None,
+    clip_norm: float | None = 10.0,
+    device=None,
+    log_every: int = 50,
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
+    """Train a detector (torchvision's interface) for a fixed number of iterations.
+
+    ``model(images, targets)`` must return a dict of losses in training mode; their sum is
+    minimised. ``train_loader`` yields ``(list of images, list of targets)`` (use
+    ``datasets.detection_collate``) and is cycled through as often as needed. Gradients are
+    clipped to ``clip_norm`` (detectors' early losses spike); ``scheduler`` steps every iteration.
+
+    Returns:
+        A :class:`History` with ``loss`` and each loss term, averaged over every ``log_every``
+        iterations (``history.epochs`` counts those windows).
+    """
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    device = device or next(model.parameters()).device
+    history = History()
+    window: dict[str, float] = {}
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(total=iterations, desc=desc, disable=not progress)
+    done = 0
+    while done < iterations:
+        for images, targets in train_loader:
+            images, targets = _detection_batch(images, targets, device)
+            losses = model(images, targets)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()}: lower the learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            for key, value in {"loss": loss, **losses}.items():
+                window[key] = window.get(key, 0.0) + float(value.detach())
+            done += 1
+            bar.update(1)
+            if done % log_every == 0 or done == iterations:
+                count = done % log_every or log_every
+                history.log(**{k: v / count for k, v in window.items()})
+                bar.set_postfix(loss=f"{window['loss'] / count:.3f}")
+                window = {}
+            if done == iterations:
+                break
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    if progress:
+        print(
+            f"{desc}: {iterations} iterations in {history.seconds:.1f} s; "
+            f"loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}"
+        )
+    return history
+
+
+@torch.no_grad()
+def detect(model: nn.Module, images, batch_size: int = 25, device=None) -> list[dict]:
+    """Run a detector in eval mode on a list of images; one dict of tensors (CPU) per image."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    results = []
+    for i in range(0, len(images), batch_size):
+        batch = [_plain(x).to(device) for x in images[i : i + batch_size]]
+        results += [{k: v.cpu() for k, v in out.items()} for out in model(batch)]
+    return results

@@ -406,6 +406,162 @@ class UpSingleConv(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
+# ---------------------------------------------------------------- detection (notebook 06)
+
+
+def _areas(b, plus=0.0):
+    return (b[:, 2] - b[:, 0] + plus) * (b[:, 3] - b[:, 1] + plus)
+
+
+def iou_plus_one(b1, b2):  # the legacy "pixel-inclusive" area
+    lt = torch.max(b1[:, None, :2], b2[None, :, :2])
+    rb = torch.min(b1[:, None, 2:], b2[None, :, 2:])
+    inter = (rb - lt + 1).clamp(min=0).prod(2)
+    return inter / (_areas(b1, 1)[:, None] + _areas(b2, 1)[None] - inter)
+
+
+def iou_union_keeps_overlap(b1, b2):
+    lt = torch.max(b1[:, None, :2], b2[None, :, :2])
+    rb = torch.min(b1[:, None, 2:], b2[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(2)
+    return inter / (_areas(b1)[:, None] + _areas(b2)[None])
+
+
+def iou_no_clamp(b1, b2):  # two negative overlaps multiply to a positive "area"
+    lt = torch.max(b1[:, None, :2], b2[None, :, :2])
+    rb = torch.min(b1[:, None, 2:], b2[None, :, 2:])
+    inter = (rb - lt).prod(2)
+    return inter / (_areas(b1)[:, None] + _areas(b2)[None] - inter)
+
+
+def iou_elementwise(b1, b2):
+    lt = torch.max(b1[:, :2], b2[:, :2])
+    rb = torch.min(b1[:, 2:], b2[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    return inter / (_areas(b1) + _areas(b2) - inter)
+
+
+def match_without_claiming(iou, thr):  # duplicates become true positives
+    if iou.shape[1] == 0:
+        return torch.zeros(iou.shape[0], dtype=torch.bool)
+    return iou.max(1).values >= thr
+
+
+def match_strictly_greater(iou, thr):
+    tp = torch.zeros(iou.shape[0], dtype=torch.bool)
+    claimed = torch.zeros(iou.shape[1], dtype=torch.bool)
+    for d in range(iou.shape[0]):
+        if iou.shape[1] == 0:
+            break
+        c = iou[d].masked_fill(claimed, -1)
+        if c.max() > thr:
+            tp[d], claimed[c.argmax()] = True, True
+    return tp
+
+
+def match_best_even_if_claimed(iou, thr):  # the best object taken: false positive
+    tp = torch.zeros(iou.shape[0], dtype=torch.bool)
+    claimed = torch.zeros(iou.shape[1], dtype=torch.bool)
+    for d in range(iou.shape[0]):
+        if iou.shape[1] == 0:
+            break
+        best = iou[d].argmax()
+        if iou[d, best] >= thr and not claimed[best]:
+            tp[d], claimed[best] = True, True
+    return tp
+
+
+def _pr(scores, tp, n, sort=True):
+    order = torch.argsort(scores, descending=True) if sort else torch.arange(len(scores))
+    hits = tp[order].double().cumsum(0)
+    precision = hits / torch.arange(1, len(scores) + 1)
+    return precision, hits / n
+
+
+def ap_unsorted(scores, tp, n):
+    precision, recall = _pr(scores, tp, n, sort=False)
+    envelope = precision.flip(0).cummax(0).values.flip(0)
+    steps = recall - torch.cat([torch.zeros(1), recall[:-1]])
+    return float((steps * envelope).sum())
+
+
+def ap_no_envelope(scores, tp, n):
+    precision, recall = _pr(scores, tp, n)
+    steps = recall - torch.cat([torch.zeros(1), recall[:-1]])
+    return float((steps * precision).sum())
+
+
+def ap_eleven_points(scores, tp, n):
+    precision, recall = _pr(scores, tp, n)
+    total = 0.0
+    for r in torch.linspace(0, 1, 11):
+        reached = precision[recall >= r]
+        total += float(reached.max()) if len(reached) else 0.0
+    return total / 11
+
+
+def ap_recall_over_detections(scores, tp, n):  # recall divided by the detections, not objects
+    return ap_unsorted(
+        *[torch.sort(scores, descending=True)[0], tp[torch.argsort(scores, descending=True)]],
+        max(len(scores), 1),
+    )
+
+
+def ap_mean_precision(scores, tp, n):
+    precision, _ = _pr(scores, tp, n)
+    return float(precision.mean()) if len(precision) else 0.0
+
+
+def nms_all_boxes_suppress(boxes, scores, thr):  # dropped boxes still suppress
+    order = torch.argsort(scores, descending=True)
+    iou = ops.box_iou(boxes[order], boxes[order])
+    suppressed = (iou > thr).triu(1).any(0)
+    return order[~suppressed]
+
+
+def nms_greater_equal(boxes, scores, thr):
+    order = torch.argsort(scores, descending=True)
+    keep = []
+    for i in order.tolist():
+        if all(ops.box_iou(boxes[i : i + 1], boxes[j : j + 1]).item() < thr for j in keep):
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.int64)
+
+
+def nms_box_order(boxes, scores, thr):  # keeps in index order, not by score
+    return torch.sort(ops.nms(boxes, scores, thr)).values
+
+
+def nms_mask(boxes, scores, thr):
+    keep = torch.zeros(len(boxes), dtype=torch.bool)
+    keep[ops.nms(boxes, scores, thr)] = True
+    return keep
+
+
+def roi_pool_floor(x, rois, out, scale):  # truncates the corners instead of rounding
+    r = rois.clone()
+    r[:, 1:] = torch.floor(r[:, 1:] * scale) / scale
+    return ops.roi_pool(x, r, out, scale)
+
+
+def roi_pool_average(x, rois, out, scale):
+    import torchvision.ops as tvo
+
+    size = out if isinstance(out, tuple) else (out, out)
+    return tvo.roi_align(x, rois, size, scale, sampling_ratio=1)
+
+
+def roi_pool_no_scale(x, rois, out, scale):
+    return ops.roi_pool(x, rois, out, 1.0)
+
+
+def roi_pool_no_plus_one(x, rois, out, scale):  # bins over x2 - x1, not x2 - x1 + 1
+    r = rois.clone()
+    r[:, 3:] = r[:, 3:] - 1 / scale
+    r[:, 3:] = torch.max(r[:, 3:], r[:, 1:3])
+    return ops.roi_pool(x, r, out, scale)
+
+
 EXERCISES = {
     "conv1x1": (
         checks.check_conv1x1,
@@ -510,6 +666,37 @@ EXERCISES = {
         models.UNetUp,
         [UpSkipLast, UpNoSkip, UpInterpolate, UpAddSkip, UpSingleConv],
     ),
+    "box_iou": (
+        checks.check_box_iou,
+        ops.box_iou,
+        [iou_plus_one, iou_union_keeps_overlap, iou_no_clamp, iou_elementwise],
+    ),
+    "match_detections": (
+        checks.check_match_detections,
+        metrics.match_detections,
+        [match_without_claiming, match_strictly_greater, match_best_even_if_claimed],
+    ),
+    "average_precision": (
+        checks.check_average_precision,
+        lambda scores, tp, n: metrics.average_precision(scores, tp, n)[0],
+        [
+            ap_unsorted,
+            ap_no_envelope,
+            ap_eleven_points,
+            ap_recall_over_detections,
+            ap_mean_precision,
+        ],
+    ),
+    "nms": (
+        checks.check_nms,
+        ops.nms,
+        [nms_all_boxes_suppress, nms_greater_equal, nms_box_order, nms_mask],
+    ),
+    "roi_pool": (
+        checks.check_roi_pool,
+        ops.roi_pool,
+        [roi_pool_floor, roi_pool_average, roi_pool_no_scale, roi_pool_no_plus_one],
+    ),
 }
 
 
@@ -588,6 +775,7 @@ def test_notebook_solutions_pass_and_their_stubs_fail(source, check_source, caps
         "checks": checks,
         "metrics": metrics,
         "models": models,
+        "ops": ops,
     }
     namespace = dict(names)
     exec(source, namespace)

@@ -3,12 +3,23 @@
 - ``core``: how a check runs cases and reports (``run_cases``, ``compare_tensors``, ``report``)
 - ``classification``: notebooks 01-04 (1x1 convolutions, global average pooling, AlexNet, ResNet)
 - ``segmentation``: notebook 05 (confusion matrix, mean IoU, the two losses, the U-Net decoder)
+- ``detection``: notebook 06 (box IoU, matching, average precision, NMS, RoIPool)
 """
 
 from .classification import *  # noqa: F403
 from .classification import __all__ as _classification
 from .core import Case, compare_tensors, report, run_cases
+from .detection import *  # noqa: F403
+from .detection import __all__ as _detection
 from .segmentation import *  # noqa: F403
 from .segmentation import __all__ as _segmentation
 
-__all__ = ["Case", "compare_tensors", "report", "run_cases", *_classification, *_segmentation]
+__all__ = [
+    "Case",
+    "compare_tensors",
+    "report",
+    "run_cases",
+    *_classification,
+    *_detection,
+    *_segmentation,
+]

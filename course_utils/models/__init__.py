@@ -2,11 +2,14 @@
 
 - ``classification``: GAP and flatten heads (02), MiniAlexNet (03), residual blocks and ResNets (04)
 - ``segmentation``: FCN with a coarse or skip-fused output and bilinear upsampling, U-Net (05)
+- ``detection``: a small backbone, R-CNN, Fast R-CNN and a torchvision Faster R-CNN factory (06)
 """
 
 from .classification import *  # noqa: F403
 from .classification import __all__ as _classification
+from .detection import *  # noqa: F403
+from .detection import __all__ as _detection
 from .segmentation import *  # noqa: F403
 from .segmentation import __all__ as _segmentation
 
-__all__ = [*_classification, *_segmentation]
+__all__ = [*_classification, *_detection, *_segmentation]

@@ -20,10 +20,10 @@ __all__ = [
 ]
 
 
-def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3) -> nn.Sequential:
+def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
     """Conv (same padding, no bias: batch norm has one) -> BatchNorm -> ReLU."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )

@@ -4,11 +4,13 @@
 - ``boxes``: ``box_iou``, ``nms`` and box format conversions (06), as ``torchvision.ops``
 - ``masks``: ``mask_iou`` (06-07)
 - ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
+- ``align``: ``roi_align`` (06-08), as ``torchvision.ops.roi_align``
 
 Pure PyTorch and vectorised; same signatures, box format (x1, y1, x2, y2) and results as
 torchvision; bad input raises ``ValueError`` saying what is wrong.
 """
 
+from .align import roi_align
 from .boxes import box_convert, box_iou, nms
 from .convolution import conv1x1, global_avg_pool
 from .masks import mask_iou
@@ -21,5 +23,6 @@ __all__ = [
     "global_avg_pool",
     "mask_iou",
     "nms",
+    "roi_align",
     "roi_pool",
 ]

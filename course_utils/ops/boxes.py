@@ -88,8 +88,11 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     if torch.isnan(scores).any():
         raise ValueError("scores contains NaN")
     order = torch.argsort(scores, descending=True, stable=True)
-    # overlaps[i, j]: box i (higher score) would suppress box j. NaN IoU compares False.
-    overlaps = (box_iou(boxes[order], boxes[order]) > iou_threshold).triu_(1)
+    # overlaps[i, j]: box i (higher score) would suppress box j. NaN IoU compares False. The
+    # comparison is in float64, as torchvision's C++ compares a float IoU with a double threshold
+    # (in float32 the threshold 1/3 would round up and equal an IoU of exactly 1/3).
+    iou = box_iou(boxes[order], boxes[order])
+    overlaps = (iou.double() > iou_threshold).triu_(1)
     keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
     weights = overlaps.to(boxes.dtype)
     for _ in range(_MAX_ROUNDS):

@@ -1,0 +1,154 @@
+"""The pieces of region-based detection that are not ops (notebook 06).
+
+- ``sliding_window_proposals``: R-CNN's external region proposals, the simplest kind;
+- ``label_proposals``: which proposals are objects (and of which class) for training;
+- ``encode_boxes`` / ``decode_boxes``: R-CNN's box-regression targets, as torchvision's
+  ``BoxCoder`` defines them (centre offsets in box widths, log size ratios);
+- ``postprocess``: class scores and per-class box deltas -> the final detections (per-class NMS).
+
+Boxes are (x1, y1, x2, y2) in pixels throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .ops.boxes import box_iou, check_boxes
+from .ops.boxes import nms as _nms
+
+__all__ = [
+    "decode_boxes",
+    "encode_boxes",
+    "label_proposals",
+    "postprocess",
+    "sliding_window_proposals",
+]
+
+# Deltas for the width and height are clamped before exp() (torchvision's limit), so that a
+# wild regression output cannot overflow.
+_MAX_LOG_SIZE = math.log(1000.0 / 16)
+
+
+def sliding_window_proposals(
+    image_size: int,
+    sizes: Sequence[float] = (14, 20, 28, 38),
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    stride: int = 4,
+) -> torch.Tensor:
+    """Every window of every size and aspect ratio, slid over the image with ``stride``.
+
+    A window of size s and aspect ratio a (height / width) has area s^2, width s / sqrt(a)
+    and height s * sqrt(a); windows that would leave the image are clipped to it.
+
+    Returns:
+        (P, 4) float32 boxes, in a fixed order (size, aspect ratio, row, column).
+    """
+    if image_size < 1 or stride < 1:
+        raise ValueError(f"image_size and stride must be >= 1, got {image_size}, {stride}")
+    if not sizes or not aspect_ratios or min(sizes) <= 0 or min(aspect_ratios) <= 0:
+        raise ValueError("sizes and aspect_ratios must be non-empty and positive")
+    windows = []
+    for s in sizes:
+        for a in aspect_ratios:
+            w, h = s / math.sqrt(a), s * math.sqrt(a)
+            xs = torch.arange(0, max(image_size - w, 0) + 1e-6, stride)
+            ys = torch.arange(0, max(image_size - h, 0) + 1e-6, stride)
+            y, x = torch.meshgrid(ys, xs, indexing="ij")
+            boxes = torch.stack([x, y, x + w, y + h], -1).reshape(-1, 4)
+            windows.append(boxes.clamp(0, image_size))
+    return torch.cat(windows).float()
+
+
+def label_proposals(
+    proposals: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    gt_labels: torch.Tensor,
+    fg_iou: float = 0.5,
+    bg_iou: float = 0.4,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Assign each proposal the class of the object it overlaps most, R-CNN style.
+
+    Returns:
+        ``(labels, matched)``: (P,) int64 labels (the object's class if its IoU >= fg_iou,
+        0 = background if < bg_iou, -1 = in between: not used for training) and (P,) the
+        index of the best-overlapping object (meaningless where there is none).
+    """
+    check_boxes(proposals, "proposals")
+    check_boxes(gt_boxes, "gt_boxes")
+    if not 0 <= bg_iou <= fg_iou <= 1:
+        raise ValueError(f"need 0 <= bg_iou <= fg_iou <= 1, got {bg_iou}, {fg_iou}")
+    p = proposals.shape[0]
+    if gt_boxes.shape[0] == 0:
+        return torch.zeros(p, dtype=torch.int64), torch.zeros(p, dtype=torch.int64)
+    best_iou, matched = box_iou(proposals, gt_boxes).nan_to_num(0.0).max(1)
+    labels = gt_labels[matched].clone()
+    labels[best_iou < fg_iou] = -1
+    labels[best_iou < bg_iou] = 0
+    return labels, matched
+
+
+def _centre_size(boxes: torch.Tensor):
+    w = boxes[..., 2] - boxes[..., 0]
+    h = boxes[..., 3] - boxes[..., 1]
+    return boxes[..., 0] + 0.5 * w, boxes[..., 1] + 0.5 * h, w, h
+
+
+def encode_boxes(reference: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Regression targets (dx, dy, dw, dh) that move ``reference`` boxes onto ``boxes``.
+
+    dx = (x - x_ref) / w_ref, dy likewise, dw = log(w / w_ref), dh = log(h / h_ref); both
+    (N, 4), with positive widths and heights.
+    """
+    rx, ry, rw, rh = _centre_size(reference)
+    x, y, w, h = _centre_size(boxes)
+    return torch.stack([(x - rx) / rw, (y - ry) / rh, torch.log(w / rw), torch.log(h / rh)], -1)
+
+
+def decode_boxes(reference: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`encode_boxes`: apply (..., 4) deltas to (..., 4) reference boxes."""
+    rx, ry, rw, rh = _centre_size(reference)
+    dx, dy, dw, dh = deltas.unbind(-1)
+    x, y = rx + dx * rw, ry + dy * rh
+    w = rw * torch.exp(dw.clamp(max=_MAX_LOG_SIZE))
+    h = rh * torch.exp(dh.clamp(max=_MAX_LOG_SIZE))
+    return torch.stack([x - 0.5 * w, y - 0.5 * h, x + 0.5 * w, y + 0.5 * h], -1)
+
+
+def postprocess(
+    proposals: torch.Tensor,
+    class_logits: torch.Tensor,
+    box_deltas: torch.Tensor,
+    image_size: int,
+    score_threshold: float = 0.05,
+    nms_threshold: float = 0.5,
+    max_detections: int = 20,
+) -> dict[str, torch.Tensor]:
+    """One image's detections from its proposals' class logits and per-class box deltas.
+
+    Args:
+        proposals: (P, 4); class_logits: (P, C + 1), column 0 the background;
+        box_deltas: (P, 4 * C), the deltas of class c in columns 4(c-1) .. 4c-1.
+
+    Returns:
+        ``{"boxes": (D, 4), "scores": (D,), "labels": (D,)}``: every (proposal, class) pair
+        scoring above ``score_threshold``, its box refined by that class's deltas and clipped
+        to the image, after NMS within each class, the best ``max_detections`` kept.
+    """
+    p, c1 = class_logits.shape
+    num_classes = c1 - 1
+    scores = F.softmax(class_logits, 1)[:, 1:]  # (P, C)
+    deltas = box_deltas.reshape(p, num_classes, 4)
+    boxes = decode_boxes(proposals[:, None, :].expand(p, num_classes, 4), deltas)
+    boxes = boxes.clamp(0, image_size).reshape(-1, 4)
+    labels = torch.arange(1, num_classes + 1).repeat(p)
+    scores = scores.reshape(-1)
+    keep = scores > score_threshold
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    # NMS within each class at once: shift each class's boxes far apart so they never overlap
+    shifted = boxes + (labels[:, None] * (image_size + 1)).to(boxes.dtype)
+    keep = _nms(shifted, scores, nms_threshold)[:max_detections]
+    return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}

@@ -1,0 +1,264 @@
+"""The detectors of notebook 06 (and the backbones of 07-08), small enough for a CPU.
+
+- ``Backbone``: a plain conv-BN-ReLU stack with one output feature map (stride 4 by default);
+- ``RCNN`` and ``FastRCNN``: the two classic region-based detectors, built from the same conv
+  stack and the same head so that only *where the image is split into regions* differs: R-CNN
+  warps every proposal out of the image and runs the CNN on each; Fast R-CNN runs the CNN once
+  on the image and RoI-pools each proposal out of the feature map;
+- ``faster_rcnn``: ``torchvision.models.detection.FasterRCNN`` around a ``Backbone``, with small
+  heads (torchvision's defaults are sized for ImageNet backbones) and a RoI pooler that uses
+  ``course_utils.ops.roi_align``.
+
+R-CNN and Fast R-CNN run torchvision's C++ ``roi_align`` (the warp) and ``roi_pool``, so that
+timing them compares the two designs, not two implementations of an op; ``course_utils.ops``
+gives the same numbers (tests/test_ops_detection.py). They follow torchvision's detection
+interface: ``model(images, targets)`` in
+training mode returns a dict of losses; in eval mode ``model(images)`` returns one dict per image
+with ``boxes`` (D, 4) xyxy, ``scores`` (D,) and ``labels`` (D,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.rpn import AnchorGenerator
+from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import roi_align as tv_roi_align
+from torchvision.ops import roi_pool as tv_roi_pool
+
+from ..detection import encode_boxes, label_proposals, postprocess
+from ..ops.align import roi_align
+from .classification import conv_bn_relu
+
+__all__ = ["Backbone", "FastRCNN", "RCNN", "RegionDetector", "RoIAlignPooler", "faster_rcnn"]
+
+
+class Backbone(nn.Sequential):
+    """3x3 conv-BN-ReLU layers; ``out_channels`` and ``stride`` describe the output map.
+
+    Args:
+        widths: output channels of each layer.
+        strides: stride of each layer (1 or 2); the output stride is their product.
+    """
+
+    def __init__(
+        self, widths: Sequence[int] = (32,) * 6, strides: Sequence[int] = (2, 1, 2, 1, 1, 1)
+    ):
+        if len(widths) != len(strides) or not widths:
+            raise ValueError(f"need one stride per width, got {len(widths)} and {len(strides)}")
+        if any(s not in (1, 2) for s in strides) or any(w < 1 for w in widths):
+            raise ValueError(f"strides must be 1 or 2 and widths positive: {strides}, {widths}")
+        chans = (3, *widths)
+        super().__init__(
+            *(
+                conv_bn_relu(a, b, 3, s)
+                for a, b, s in zip(chans[:-1], chans[1:], strides, strict=True)
+            )
+        )
+        self.out_channels = widths[-1]
+        self.stride = 1
+        for s in strides:
+            self.stride *= s
+
+
+def _batch(images) -> torch.Tensor:
+    if isinstance(images, (list, tuple)):
+        images = torch.stack([torch.as_tensor(i) for i in images])
+    if images.dim() != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"expected square RGB images (N, 3, S, S), got {tuple(images.shape)}")
+    return images.as_subclass(torch.Tensor)
+
+
+class RegionDetector(nn.Module):
+    """What R-CNN and Fast R-CNN share: fixed proposals, a per-region head, training, output.
+
+    Subclasses define ``region_features(images, rois) -> (K, feature_dim)`` for RoIs given as
+    (K, 5) rows of (image index, x1, y1, x2, y2).
+
+    Args:
+        num_classes: object classes (labels 1..C; 0 is the background).
+        proposals: (P, 4) boxes proposed for every image (e.g. sliding windows).
+        feature_dim: size of a region's feature vector.
+        representation: width of the head's hidden layer.
+        regions_per_image, positive_fraction: training samples this many proposals per image,
+            at most this fraction of them objects (R-CNN's balanced sampling).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        proposals: torch.Tensor,
+        feature_dim: int,
+        representation: int = 128,
+        regions_per_image: int = 64,
+        positive_fraction: float = 0.25,
+    ):
+        super().__init__()
+        self.num_classes = num_classes
+        self.register_buffer("proposals", proposals.float().clone(), persistent=False)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, representation), nn.ReLU())
+        self.classifier = nn.Linear(representation, num_classes + 1)
+        self.box_regressor = nn.Linear(representation, 4 * num_classes)
+        self.regions_per_image = regions_per_image
+        self.positive_fraction = positive_fraction
+
+    def region_features(self, images: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _sample(self, target: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        labels, matched = label_proposals(self.proposals, target["boxes"], target["labels"])
+        positives = (labels > 0).nonzero().squeeze(1)
+        negatives = (labels == 0).nonzero().squeeze(1)
+        n_pos = min(len(positives), int(self.regions_per_image * self.positive_fraction))
+        n_neg = min(len(negatives), self.regions_per_image - n_pos)
+        pick = torch.cat(
+            [
+                positives[torch.randperm(len(positives))[:n_pos]],
+                negatives[torch.randperm(len(negatives))[:n_neg]],
+            ]
+        )
+        boxes = self.proposals[pick]
+        gt = target["boxes"][matched[pick]] if len(target["boxes"]) else boxes
+        return boxes, labels[pick], encode_boxes(boxes, gt)
+
+    def forward(self, images, targets: Sequence[dict] | None = None):
+        images = _batch(images)
+        if self.training:
+            if targets is None:
+                raise ValueError("in training mode the model needs targets")
+            samples = [self._sample(t) for t in targets]
+            rois = torch.cat(
+                [F.pad(boxes, (1, 0), value=float(i)) for i, (boxes, _, _) in enumerate(samples)]
+            )
+            labels = torch.cat([s[1] for s in samples])
+            deltas = torch.cat([s[2] for s in samples])
+            hidden = self.head(self.region_features(images, rois))
+            logits, regression = self.classifier(hidden), self.box_regressor(hidden)
+            pos = (labels > 0).nonzero().squeeze(1)
+            predicted = regression.view(len(labels), self.num_classes, 4)[pos, labels[pos] - 1]
+            box_loss = F.smooth_l1_loss(predicted, deltas[pos], beta=1 / 9, reduction="sum")
+            return {
+                "loss_classifier": F.cross_entropy(logits, labels),
+                "loss_box_reg": box_loss / max(len(labels), 1),
+            }
+        p = len(self.proposals)
+        index = torch.arange(len(images), dtype=images.dtype).repeat_interleave(p)
+        rois = torch.cat([index[:, None], self.proposals.repeat(len(images), 1)], 1)
+        hidden = self.head(self.region_features(images, rois))
+        logits = self.classifier(hidden).split(p)
+        regression = self.box_regressor(hidden).split(p)
+        size = images.shape[-1]
+        return [
+            postprocess(self.proposals, lg, rg, size)
+            for lg, rg in zip(logits, regression, strict=True)
+        ]
+
+
+class RCNN(RegionDetector):
+    """R-CNN: warp every proposal to ``crop_size`` x ``crop_size`` pixels, run the CNN on each.
+
+    The warp is a bilinear crop-and-resize (``roi_align`` on the image itself). The CNN is a
+    :class:`Backbone` (stride 4), flattened into the per-region head.
+    """
+
+    def __init__(self, num_classes, proposals, crop_size: int = 16, widths=(16, 32, 32), **kw):
+        cnn = Backbone(widths, (1, 2, 2))
+        side = crop_size // cnn.stride
+        super().__init__(num_classes, proposals, cnn.out_channels * side * side, **kw)
+        self.cnn = cnn
+        self.crop_size = crop_size
+
+    def warp(self, images: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """(K, 3, crop, crop): each RoI's pixels resampled to the CNN's fixed input size."""
+        return tv_roi_align(images, rois, self.crop_size, 1.0, sampling_ratio=2, aligned=True)
+
+    def region_features(self, images, rois):
+        return self.cnn(self.warp(images, rois))
+
+
+class FastRCNN(RegionDetector):
+    """Fast R-CNN: run the CNN once per image; RoIPool each proposal from its feature map.
+
+    The same :class:`Backbone` as :class:`RCNN` (stride 4); RoIPool to ``pool_size`` bins
+    gives each region a feature of the same size as R-CNN's.
+    """
+
+    def __init__(self, num_classes, proposals, pool_size: int = 4, widths=(16, 32, 32), **kw):
+        cnn = Backbone(widths, (1, 2, 2))
+        super().__init__(num_classes, proposals, cnn.out_channels * pool_size * pool_size, **kw)
+        self.cnn = cnn
+        self.pool_size = pool_size
+
+    def region_features(self, images, rois):
+        features = self.cnn(images)
+        return tv_roi_pool(features, rois, self.pool_size, 1.0 / self.cnn.stride)
+
+
+class RoIAlignPooler(MultiScaleRoIAlign):
+    """torchvision's RoI pooler for a one-map backbone, running ``course_utils.ops.roi_align``.
+
+    Its backward pass (two matrix products per image) is several times faster on a CPU than
+    torchvision's C++ kernel at these sizes (``benchmarks/detection_ops.py``), which makes
+    training the detectors of notebooks 06-08 faster. ``stride`` is the backbone's.
+    """
+
+    def __init__(self, output_size: int, sampling_ratio: int = 1, stride: int = 4):
+        super().__init__(["0"], output_size, sampling_ratio)
+        self.stride = stride
+
+    def forward(self, x, boxes, image_shapes):  # same arguments as MultiScaleRoIAlign
+        features = x["0"] if isinstance(x, dict) else x
+        return roi_align(
+            features, list(boxes), self.output_size, 1.0 / self.stride, self.sampling_ratio
+        )
+
+
+def faster_rcnn(
+    num_classes: int,
+    backbone: Backbone | None = None,
+    *,
+    image_size: int = 64,
+    anchor_sizes: Sequence[int] = (8, 16, 32),
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    pool_size: int = 7,
+    representation: int = 128,
+    **kwargs,
+) -> FasterRCNN:
+    """torchvision's Faster R-CNN with a small backbone and heads, for ``image_size`` scenes.
+
+    Args:
+        num_classes: object classes, without the background (labels 1..C).
+        backbone: defaults to ``Backbone()`` (6 layers of width 32, stride 4).
+        anchor_sizes, aspect_ratios: the anchors at every feature-map position (3 x 3 = 9).
+        pool_size: RoIAlign output size of the box head; representation: its hidden width.
+        **kwargs: override any other ``FasterRCNN`` argument.
+    """
+    backbone = backbone if backbone is not None else Backbone()
+    options = {
+        "min_size": image_size,
+        "max_size": image_size,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.25, 0.25, 0.25],
+        "rpn_pre_nms_top_n_train": 300,
+        "rpn_post_nms_top_n_train": 100,
+        "rpn_pre_nms_top_n_test": 150,
+        "rpn_post_nms_top_n_test": 50,
+        "rpn_batch_size_per_image": 64,
+        "box_batch_size_per_image": 64,
+        "box_detections_per_img": 50,
+    }
+    options.update(kwargs)
+    return FasterRCNN(
+        backbone,
+        num_classes=None,  # given by the predictor below
+        rpn_anchor_generator=AnchorGenerator((tuple(anchor_sizes),), (tuple(aspect_ratios),)),
+        box_roi_pool=RoIAlignPooler(pool_size, 1, backbone.stride),
+        box_head=TwoMLPHead(backbone.out_channels * pool_size * pool_size, representation),
+        box_predictor=FastRCNNPredictor(representation, num_classes + 1),
+        **options,
+    )
