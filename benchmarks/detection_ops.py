@@ -42,9 +42,7 @@ def main() -> None:
         ours = median_time(lambda b=boxes, s=scores: ops.nms(b, s, 0.7))
         theirs = median_time(lambda b=boxes, s=scores: tvo.nms(b, s, 0.7))
         row = f"{k} boxes on an 800x800 image, IoU 0.7"
-        print(
-            f"{'nms':10s} {row:44s} {ours * 1e3:7.2f}ms {theirs * 1e3:10.2f}ms {ours / theirs:6.1f}"
-        )
+        show("nms", row, ours, theirs)
     for n, c, side, k in ((2, 64, 50, 512), (8, 32, 16, 512), (1, 256, 50, 1000)):
         x = torch.randn(n, c, side, side, generator=g)
         per_image = [random_boxes(g, k // n, side * 16.0) for _ in range(n)]
@@ -55,9 +53,34 @@ def main() -> None:
         ours = median_time(lambda x=x, r=rois: ops.roi_pool(x, r, 7, 1 / 16), repeats=7)
         theirs = median_time(lambda x=x, r=rois: tvo.roi_pool(x, r, 7, 1 / 16), repeats=7)
         row = f"{k} RoIs, ({n}, {c}, {side}, {side}) map, 7x7, stride 16"
-        print(
-            f"{'roi_pool':10s} {row:44s} {ours * 1e3:7.2f}ms {theirs * 1e3:10.2f}ms {ours / theirs:6.1f}"
-        )
+        show("roi_pool", row, ours, theirs)
+    # roi_align: issue 7's size (256 RoIs, 64 x 50 x 50, adaptive sampling), then the detector's
+    # box head in training (512 RoIs on a stride-4 16x16 map, forward and backward)
+    x = torch.randn(2, 64, 50, 50, generator=g)
+    rois = torch.cat(
+        [torch.randint(0, 2, (256, 1), generator=g).float(), random_boxes(g, 256, 50.0)], 1
+    )
+    assert torch.allclose(ops.roi_align(x, rois, 7), tvo.roi_align(x, rois, 7), atol=1e-5)
+    ours = median_time(lambda: ops.roi_align(x, rois, 7), repeats=7)
+    theirs = median_time(lambda: tvo.roi_align(x, rois, 7), repeats=7)
+    show("roi_align", "256 RoIs, (2, 64, 50, 50) map, 7x7, adaptive", ours, theirs)
+    x = torch.randn(8, 32, 16, 16, generator=g, requires_grad=True)
+    rois = torch.cat(
+        [torch.randint(0, 8, (512, 1), generator=g).float(), random_boxes(g, 512, 64.0)], 1
+    )
+
+    def step(fn):
+        return lambda: fn(x, rois, 7, 0.25, 1).sum().backward()
+
+    ours, theirs = (
+        median_time(step(ops.roi_align), repeats=7),
+        median_time(step(tvo.roi_align), repeats=7),
+    )
+    show("roi_align", "512 RoIs, (8, 32, 16, 16), 7x7, fwd + backward", ours, theirs)
+
+
+def show(op: str, row: str, ours: float, theirs: float) -> None:
+    print(f"{op:10s} {row:46s} {ours * 1e3:7.2f}ms {theirs * 1e3:10.2f}ms {ours / theirs:6.1f}")
 
 
 if __name__ == "__main__":

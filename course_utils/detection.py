@@ -4,7 +4,8 @@
 - ``label_proposals``: which proposals are objects (and of which class) for training;
 - ``encode_boxes`` / ``decode_boxes``: R-CNN's box-regression targets, as torchvision's
   ``BoxCoder`` defines them (centre offsets in box widths, log size ratios);
-- ``postprocess``: class scores and per-class box deltas -> the final detections (per-class NMS).
+- ``postprocess``: class scores and per-class box deltas -> the final detections (per-class NMS,
+  torchvision's ``batched_nms``: the detectors run library ops, ``course_utils.ops`` teaches them).
 
 Boxes are (x1, y1, x2, y2) in pixels throughout.
 """
@@ -16,9 +17,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import batched_nms
 
 from .ops.boxes import box_iou, check_boxes
-from .ops.boxes import nms as _nms
 
 __all__ = [
     "decode_boxes",
@@ -148,7 +149,5 @@ def postprocess(
     scores = scores.reshape(-1)
     keep = scores > score_threshold
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    # NMS within each class at once: shift each class's boxes far apart so they never overlap
-    shifted = boxes + (labels[:, None] * (image_size + 1)).to(boxes.dtype)
-    keep = _nms(shifted, scores, nms_threshold)[:max_detections]
+    keep = batched_nms(boxes, scores, labels, nms_threshold)[:max_detections]  # NMS per class
     return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}

@@ -286,3 +286,64 @@ def plot_confusion_matrix(
     ax.set_title(title)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def anchors_at(sizes: Sequence[float], aspect_ratios: Sequence[float], centre) -> torch.Tensor:
+    """The anchors at one position: every size (sqrt of the area) x aspect ratio (h / w).
+
+    The same boxes as ``torchvision``'s ``AnchorGenerator`` (without its rounding), as
+    (len(sizes) * len(aspect_ratios), 4) xyxy centred on ``centre`` = (x, y).
+    """
+    cx, cy = centre
+    boxes = []
+    for a in aspect_ratios:  # torchvision's order: aspect ratio first, then size
+        for s in sizes:
+            w, h = s / a**0.5, s * a**0.5
+            boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return torch.tensor(boxes, dtype=torch.float32)
+
+
+def draw_anchors(image, anchors, stride: int | None = None, ax=None):
+    """Draw anchor boxes on an image, optionally with the feature map's grid of ``stride``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(to_numpy_image(image))
+    if stride:
+        for t in range(0, image.shape[-1] + 1, stride):
+            ax.axvline(t - 0.5, color="white", linewidth=0.3, alpha=0.5)
+            ax.axhline(t - 0.5, color="white", linewidth=0.3, alpha=0.5)
+    colours = plt.cm.tab10.colors
+    for i, (x1, y1, x2, y2) in enumerate(torch.as_tensor(anchors).tolist()):
+        ax.add_patch(
+            Rectangle(
+                (x1 - 0.5, y1 - 0.5),
+                x2 - x1,
+                y2 - y1,
+                fill=False,
+                linewidth=1.2,
+                edgecolor=colours[i % 10],
+            )
+        )
+    ax.set_xlim(-0.5, image.shape[-1] - 0.5)
+    ax.set_ylim(image.shape[-2] - 0.5, -0.5)
+    ax.axis("off")
+    return ax.figure
+
+
+def plot_pr_curves(
+    curves: dict, class_names: Sequence[str], per_class_ap: dict | None = None, ax=None
+):
+    """Precision-recall curves, one per class, from ``mean_average_precision(...)["curves"]``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3))
+    for label, (precision, recall) in sorted(curves.items()):
+        name = class_names[label]
+        if per_class_ap is not None:
+            name += f" (AP {per_class_ap[label]:.3f})"
+        ax.step(recall.tolist(), precision.tolist(), where="post", label=name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="lower left")
+    return ax.figure

@@ -109,3 +109,30 @@ def test_faster_rcnn_factory_trains_one_step_and_detects():
     assert set(out[0]) == {"boxes", "scores", "labels"}
     with pytest.raises(ValueError, match="iterations"):
         train.fit_detector(model, loader, optimizer, iterations=0)
+
+
+def test_anchors_at_equals_torchvision_anchor_generator():
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    from course_utils import viz
+
+    generator = AnchorGenerator(((8, 16, 32),), ((0.5, 1.0, 2.0),))
+    anchors = generator(
+        ImageList(torch.zeros(1, 3, 64, 64), [(64, 64)]), [torch.zeros(1, 1, 16, 16)]
+    )[0]
+    ours = viz.anchors_at((8, 16, 32), (0.5, 1.0, 2.0), centre=(4.0, 0.0))  # second cell of row 0
+    assert torch.equal(ours.round(), anchors[9:18])
+
+
+def test_explorers_build_their_widgets():
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils import widgets
+
+    image = torch.rand(3, 64, 64)
+    boxes = torch.tensor([[1.0, 1, 20, 20], [2, 2, 21, 21], [30, 30, 50, 60]])
+    assert widgets.nms_explorer(image, boxes, torch.tensor([0.9, 0.8, 0.7])) is not None
+    assert widgets.anchor_explorer(image, stride=4) is not None

@@ -60,6 +60,13 @@ WRONG_FIRST = {
     "    counts = torch.bincount(pred.reshape(-1) * num_classes + target.reshape(-1),\n"
     "                            minlength=num_classes**2)  # cm[p, t]: transposed\n"
     "    return counts.reshape(num_classes, num_classes)\n",
+    "06_object_detection": "def box_iou(boxes1, boxes2):\n"
+    "    lt = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])\n"
+    "    rb = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])\n"
+    "    inter = (rb - lt).prod(dim=2)  # no clamp: boxes far apart get a positive overlap\n"
+    "    area1 = (boxes1[:, 2:] - boxes1[:, :2]).prod(1)\n"
+    "    area2 = (boxes2[:, 2:] - boxes2[:, :2]).prod(1)\n"
+    "    return inter / (area1[:, None] + area2[None, :] - inter)\n",
 }
 
 

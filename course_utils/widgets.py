@@ -1,0 +1,66 @@
+"""ipywidgets explorers (notebook 06 on): move a slider, see the boxes change.
+
+Each explorer has a static twin in :mod:`course_utils.viz` that draws the same thing for a few
+fixed settings, so a notebook shows the idea without a running kernel (on GitHub, in CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+
+from . import viz
+from .ops.boxes import nms
+
+__all__ = ["anchor_explorer", "nms_explorer"]
+
+
+def _interact(function, **controls):
+    import ipywidgets  # imported here: the rest of course_utils does not need it
+
+    return ipywidgets.interact(function, **controls)
+
+
+def nms_explorer(image, boxes, scores, labels=None, class_names: Sequence[str] | None = None):
+    """A slider over NMS's IoU threshold: the boxes kept, drawn on the image."""
+
+    def show(iou_threshold=0.5):
+        keep = nms(boxes, scores, iou_threshold)
+        fig, ax = plt.subplots(figsize=(3.5, 3.5))
+        viz.draw_detections(
+            image,
+            boxes[keep],
+            None if labels is None else labels[keep],
+            scores=scores[keep],
+            class_names=class_names,
+            ax=ax,
+        )
+        ax.set_title(f"IoU threshold {iou_threshold:.2f}: {len(keep)} of {len(boxes)} kept")
+        plt.show()
+
+    return _interact(show, iou_threshold=(0.05, 0.95, 0.05))
+
+
+def anchor_explorer(image, stride: int = 4):
+    """Sliders for the anchors at one feature-map position: its place, sizes, aspect ratios."""
+    size = image.shape[-1]
+    cells = size // stride
+
+    def show(column=cells // 2, row=cells // 2, smallest=8, scales=3, ratio=2.0):
+        sizes = tuple(smallest * 2**i for i in range(scales))
+        ratios = (1 / ratio, 1.0, ratio) if ratio != 1 else (1.0,)
+        anchors = viz.anchors_at(sizes, ratios, (column * stride, row * stride))  # as torchvision
+        fig, ax = plt.subplots(figsize=(3.5, 3.5))
+        viz.draw_anchors(image, anchors, stride=stride, ax=ax)
+        ax.set_title(f"{len(anchors)} anchors at cell ({row}, {column})")
+        plt.show()
+
+    return _interact(
+        show,
+        column=(0, cells - 1),
+        row=(0, cells - 1),
+        smallest=(4, 24, 2),
+        scales=(1, 4),
+        ratio=(1.0, 4.0, 0.5),
+    )
