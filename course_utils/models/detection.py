@@ -19,6 +19,7 @@ with ``boxes`` (D, 4) xyxy, ``scores`` (D,) and ``labels`` (D,).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -61,9 +62,7 @@ class Backbone(nn.Sequential):
             )
         )
         self.out_channels = widths[-1]
-        self.stride = 1
-        for s in strides:
-            self.stride *= s
+        self.stride = math.prod(strides)
 
 
 def _batch(images) -> torch.Tensor:
@@ -146,17 +145,14 @@ class RegionDetector(nn.Module):
                 "loss_classifier": F.cross_entropy(logits, labels),
                 "loss_box_reg": box_loss / max(len(labels), 1),
             }
-        p = len(self.proposals)
-        index = torch.arange(len(images), dtype=images.dtype).repeat_interleave(p)
-        rois = torch.cat([index[:, None], self.proposals.repeat(len(images), 1)], 1)
-        hidden = self.head(self.region_features(images, rois))
-        logits = self.classifier(hidden).split(p)
-        regression = self.box_regressor(hidden).split(p)
-        size = images.shape[-1]
-        return [
-            postprocess(self.proposals, lg, rg, size)
-            for lg, rg in zip(logits, regression, strict=True)
-        ]
+        # One image at a time: a batch's R-CNN crops (P per image) would fill the memory.
+        rois = F.pad(self.proposals, (1, 0), value=0.0)
+        detections = []
+        for image in images:
+            hidden = self.head(self.region_features(image[None], rois))
+            logits, regression = self.classifier(hidden), self.box_regressor(hidden)
+            detections.append(postprocess(self.proposals, logits, regression, images.shape[-1]))
+        return detections
 
 
 class RCNN(RegionDetector):
