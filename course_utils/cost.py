@@ -1,4 +1,4 @@
-"""What a layer costs: parameters, multiply-adds, forward time (notebooks 01-04).
+"""What a layer costs: parameters, multiply-adds, forward time (notebooks 01-04, 07).
 
 A multiply-add (MAC) is one weight multiplied with one input and added to a sum; a conv
 layer does ``C_in/groups * k_h * k_w`` of them for each of its output values. Bias
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ __all__ = [
     "count_parameters",
     "layer_table",
     "time_forward",
+    "time_modules",
 ]
 
 
@@ -151,3 +153,34 @@ def layer_table(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple
     leaves = {m: recorder(n) for n, m in model.named_modules() if next(m.children(), None) is None}
     _forward_with_hooks(model, x, leaves)
     return rows
+
+
+def time_modules(run: Callable[[], object], modules: dict[str, nn.Module]) -> dict[str, dict]:
+    """Call ``run()`` once with a stopwatch on each named submodule; return, per name,
+    ``{"seconds": total time in its forward calls, "calls": how many, "rows": the first
+    dimension summed over calls of its first tensor argument}`` (images for a backbone,
+    regions for a RoI head). Use it to see where a model's time goes (notebook 07).
+    """
+    if not modules or not all(isinstance(m, nn.Module) for m in modules.values()):
+        raise ValueError("modules must be a non-empty dict of {name: nn.Module}")
+    stats = {name: {"seconds": 0.0, "calls": 0, "rows": 0} for name in modules}
+    started: dict[str, list[float]] = {name: [] for name in modules}
+    handles = []
+    for name, module in modules.items():
+
+        def before(_, args, name=name):
+            started[name].append(time.perf_counter())
+            first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            stats[name]["rows"] += int(first.shape[0]) if first is not None and first.ndim else 0
+
+        def after(*_, name=name):
+            stats[name]["seconds"] += time.perf_counter() - started[name].pop()
+            stats[name]["calls"] += 1
+
+        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return stats

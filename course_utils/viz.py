@@ -18,6 +18,7 @@ from torchvision.utils import draw_segmentation_masks
 
 __all__ = [
     "draw_detections",
+    "draw_roi_sampling",
     "label_colors",
     "overlay_label_map",
     "plot_confusion_matrix",
@@ -347,3 +348,102 @@ def plot_pr_curves(
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="lower left")
     return ax.figure
+
+
+def _roi_pool_bins(start: float, end: float, bins: int, limit: int) -> list[tuple[int, int]]:
+    """RoIPool's bins along one axis as torchvision computes them: [first cell, last cell + 1)."""
+    lo, hi = int(np.round(start)), int(np.round(end))
+    size = max(hi - lo + 1, 1) / bins
+    spans = []
+    for p in range(bins):
+        a = min(max(int(np.floor(p * size)) + lo, 0), limit)
+        b = min(max(int(np.ceil((p + 1) * size)) + lo, 0), limit)
+        spans.append((a, b))
+    return spans
+
+
+def _roi_align_points(start: float, end: float, bins: int, grid: int, aligned: bool):
+    """RoIAlign's bin edges and sampling points along one axis, in cell coordinates
+    (cell i spans [i, i + 1); torchvision's pixel index i sits at i + 0.5)."""
+    offset = 0.5 if aligned else 0.0
+    first = start - offset
+    length = end - start if aligned else max(end - start, 1.0)
+    step = length / bins
+    edges = first + 0.5 + step * np.arange(bins + 1)
+    points = first + 0.5 + step * (np.arange(bins * grid) + 0.5) / grid
+    return edges, points
+
+
+def draw_roi_sampling(
+    box,
+    output_size: int = 2,
+    sampling_ratio: int = 2,
+    aligned: bool = True,
+    feature=None,
+    map_size: tuple[int, int] = (8, 8),
+    axes=None,
+):
+    """Where RoIPool's bins land and where RoIAlign samples, for one box on a feature map.
+
+    Args:
+        box: (x1, y1, x2, y2) in feature-map cells (the image box times ``spatial_scale``).
+        output_size: bins per side; sampling_ratio: RoIAlign's samples per bin and axis (>= 1).
+        aligned: RoIAlign's half-pixel correction; without it the samples sit half a cell off.
+        feature: optional (H, W) map drawn underneath (then ``map_size`` is its shape).
+        axes: two matplotlib axes (RoIPool, RoIAlign), or None for a new figure.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x2 >= x1 and y2 >= y1):
+        raise ValueError(f"box must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1, got {box}")
+    if not isinstance(sampling_ratio, int) or sampling_ratio < 1:
+        raise ValueError(f"sampling_ratio must be an int >= 1 here, got {sampling_ratio!r}")
+    if not isinstance(output_size, int) or output_size < 1:
+        raise ValueError(f"output_size must be a positive int, got {output_size!r}")
+    if feature is not None:
+        feature = np.asarray(torch.as_tensor(feature).detach().cpu(), dtype=float)
+        map_size = feature.shape
+    height, width = map_size
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(7, 3.6))
+    colours = plt.cm.tab10.colors
+    for ax in axes:
+        if feature is not None:
+            ax.imshow(feature, cmap="gray", extent=(0, width, height, 0), alpha=0.6)
+        for t in range(width + 1):
+            ax.axvline(t, color="0.6", linewidth=0.5)
+        for t in range(height + 1):
+            ax.axhline(t, color="0.6", linewidth=0.5)
+        ax.add_patch(
+            Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linestyle="--", linewidth=1.5)
+        )
+        ax.set_xlim(-0.5, width + 0.5)
+        ax.set_ylim(height + 0.5, -0.5)
+        ax.set_aspect("equal")
+        ax.set_xlabel("feature-map column")
+        ax.set_ylabel("feature-map row")
+    rows = _roi_pool_bins(y1, y2, output_size, height)
+    cols = _roi_pool_bins(x1, x2, output_size, width)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            colour = colours[(i * output_size + j) % 10]
+            axes[0].add_patch(
+                Rectangle((c0, r0), c1 - c0, r1 - r0, color=colour, alpha=0.3, linewidth=0)
+            )
+            axes[0].add_patch(
+                Rectangle((c0, r0), c1 - c0, r1 - r0, fill=False, edgecolor=colour, linewidth=1.5)
+            )
+    axes[0].set_title("RoIPool: rounded to whole cells")
+    y_edges, y_points = _roi_align_points(y1, y2, output_size, sampling_ratio, aligned)
+    x_edges, x_points = _roi_align_points(x1, x2, output_size, sampling_ratio, aligned)
+    for e in x_edges:
+        axes[1].plot([e, e], [y_edges[0], y_edges[-1]], color="tab:blue", linewidth=1)
+    for e in y_edges:
+        axes[1].plot([x_edges[0], x_edges[-1]], [e, e], color="tab:blue", linewidth=1)
+    yy, xx = np.meshgrid(y_points, x_points, indexing="ij")
+    axes[1].scatter(xx.ravel(), yy.ravel(), s=12, color="tab:red", zorder=3)
+    shift = "" if aligned else " (not aligned)"
+    axes[1].set_title(f"RoIAlign: {sampling_ratio}x{sampling_ratio} samples per bin{shift}")
+    for ax in axes:
+        ax.title.set_fontsize(9)
+    axes[0].figure.tight_layout()
+    return axes[0].figure

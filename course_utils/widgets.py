@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from . import viz
 from .ops.boxes import nms
 
-__all__ = ["anchor_explorer", "nms_explorer"]
+__all__ = ["anchor_explorer", "nms_explorer", "roi_align_explorer"]
 
 
 def _interact(function, **controls):
@@ -63,4 +63,28 @@ def anchor_explorer(image, stride: int = 4):
         smallest=(4, 24, 2),
         scales=(1, 4),
         ratio=(1.0, 4.0, 0.5),
+    )
+
+
+def roi_align_explorer(feature=None, map_size: tuple[int, int] = (8, 8)):
+    """Sliders for a box on a feature map (in cells), the bins and RoIAlign's sampling points:
+    RoIPool's rounded bins on the left, RoIAlign's bins and samples on the right."""
+    if feature is not None:
+        map_size = tuple(feature.shape[-2:])
+    height, width = map_size
+
+    def show(x1=1.3, y1=2.6, x2=6.1, y2=5.4, output_size=2, sampling_ratio=2, aligned=True):
+        box = (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+        viz.draw_roi_sampling(box, output_size, sampling_ratio, aligned, feature, map_size)
+        plt.show()
+
+    return _interact(
+        show,
+        x1=(0.0, float(width), 0.1),
+        y1=(0.0, float(height), 0.1),
+        x2=(0.0, float(width), 0.1),
+        y2=(0.0, float(height), 0.1),
+        output_size=(1, 7),
+        sampling_ratio=(1, 4),
+        aligned=True,
     )

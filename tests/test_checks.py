@@ -562,6 +562,85 @@ def roi_pool_no_plus_one(x, rois, out, scale):  # bins over x2 - x1, not x2 - x1
     return ops.roi_pool(x, r, out, scale)
 
 
+# ---------------------------------------------------------------- notebook 07
+
+
+def mask_iou_union_counts_overlap_twice(m1, m2):
+    a, b = m1.flatten(1).float(), m2.flatten(1).float()
+    return (a @ b.T) / (a.sum(1)[:, None] + b.sum(1)[None, :]).clamp(min=1)
+
+
+def mask_iou_of_their_boxes(m1, m2):  # the box IoU of the masks' bounding boxes
+    import torchvision.ops as tvo
+
+    boxes = [tvo.masks_to_boxes(m.bool()) + torch.tensor([0, 0, 1, 1]) for m in (m1, m2)]
+    return ops.box_iou(*boxes)
+
+
+def mask_iou_nan_when_empty(m1, m2):
+    a, b = m1.flatten(1).float(), m2.flatten(1).float()
+    inter = a @ b.T
+    return inter / (a.sum(1)[:, None] + b.sum(1)[None, :] - inter)
+
+
+def mask_iou_elementwise(m1, m2):
+    a, b = m1.flatten(1).bool(), m2.flatten(1).bool()
+    return ((a & b).sum(1) / (a | b).sum(1).clamp(min=1)).float()[:, None]
+
+
+def bilinear_zero_padding(feature, y, x):  # grid_sample: zeros just outside, not the edge pixel
+    c, h, w = feature.shape
+    grid = torch.stack([2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1], -1)
+    out = F.grid_sample(feature[None], grid[None, None], align_corners=True, padding_mode="zeros")
+    return out[0, :, 0]
+
+
+def bilinear_nearest(feature, y, x):
+    return ops.bilinear_interpolate(feature, y.round(), x.round())
+
+
+def bilinear_no_zero_outside(feature, y, x):
+    c, h, w = feature.shape
+    return ops.bilinear_interpolate(feature, y.clamp(-1, h), x.clamp(-1, w))
+
+
+def bilinear_swapped_axes(feature, y, x):
+    return ops.bilinear_interpolate(feature.transpose(1, 2), y, x)
+
+
+def bilinear_top_left_only(feature, y, x):
+    return ops.bilinear_interpolate(feature, y.floor(), x.floor())
+
+
+def roi_align_ignores_aligned(x, rois, out, scale, ratio, aligned):
+    return ops.roi_align(x, rois, out, scale, ratio, False)
+
+
+def roi_align_fixed_grid(x, rois, out, scale, ratio, aligned):  # 2x2 samples, even when adaptive
+    return ops.roi_align(x, rois, out, scale, ratio if ratio > 0 else 2, aligned)
+
+
+def roi_align_detached(x, rois, out, scale, ratio, aligned):
+    return ops.roi_align(x.detach(), rois, out, scale, ratio, aligned)
+
+
+def roi_align_max_of_samples(x, rois, out, scale, ratio, aligned):
+    grid = ratio if ratio > 0 else 2
+    size = (out, out) if isinstance(out, int) else out
+    fine = ops.roi_align(x, rois, (size[0] * grid, size[1] * grid), scale, 1, aligned)
+    return F.max_pool2d(fine, grid)
+
+
+def roi_align_no_min_size(x, rois, out, scale, ratio, aligned):  # never stretches small boxes
+    shifted = rois.clone()
+    shifted[:, 1:] += 0 if aligned else 0.5 / scale
+    return ops.roi_align(x, shifted, out, scale, ratio, True)
+
+
+def roi_align_no_scale(x, rois, out, scale, ratio, aligned):
+    return ops.roi_align(x, rois, out, 1.0, ratio, aligned)
+
+
 EXERCISES = {
     "conv1x1": (
         checks.check_conv1x1,
@@ -696,6 +775,39 @@ EXERCISES = {
         checks.check_roi_pool,
         ops.roi_pool,
         [roi_pool_floor, roi_pool_average, roi_pool_no_scale, roi_pool_no_plus_one],
+    ),
+    "mask_iou": (
+        checks.check_mask_iou,
+        ops.mask_iou,
+        [
+            mask_iou_union_counts_overlap_twice,
+            mask_iou_of_their_boxes,
+            mask_iou_nan_when_empty,
+            mask_iou_elementwise,
+        ],
+    ),
+    "bilinear_interpolate": (
+        checks.check_bilinear_interpolate,
+        ops.bilinear_interpolate,
+        [
+            bilinear_zero_padding,
+            bilinear_nearest,
+            bilinear_no_zero_outside,
+            bilinear_swapped_axes,
+            bilinear_top_left_only,
+        ],
+    ),
+    "roi_align": (
+        checks.check_roi_align,
+        ops.roi_align,
+        [
+            roi_align_ignores_aligned,
+            roi_align_fixed_grid,
+            roi_align_detached,
+            roi_align_max_of_samples,
+            roi_align_no_min_size,
+            roi_align_no_scale,
+        ],
     ),
 }
 

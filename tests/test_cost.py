@@ -83,3 +83,16 @@ def test_layer_table():
         ("3", "Linear", (1, 3), 99),
     ]
     assert not any(m._forward_hooks for m in net.modules())
+
+
+def test_time_modules_counts_calls_rows_and_time():
+    first, second = nn.Linear(3, 4), nn.Linear(4, 2)
+    model = nn.Sequential(first, nn.ReLU(), second)
+    stats = cost.time_modules(
+        lambda: [model(torch.randn(n, 3)) for n in (5, 7)], {"first": first, "all": model}
+    )
+    assert stats["first"]["calls"] == 2 and stats["first"]["rows"] == 12
+    assert stats["all"]["calls"] == 2 and stats["all"]["seconds"] >= stats["first"]["seconds"] > 0
+    assert not first._forward_hooks and not first._forward_pre_hooks  # hooks removed
+    with pytest.raises(ValueError, match="dict"):
+        cost.time_modules(lambda: None, {})

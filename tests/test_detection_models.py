@@ -111,6 +111,57 @@ def test_faster_rcnn_factory_trains_one_step_and_detects():
         train.fit_detector(model, loader, optimizer, iterations=0)
 
 
+def test_mask_rcnn_factory_trains_one_step_and_detects_masks():
+    torch.manual_seed(0)
+    data = ShapesScenes(4, seed=3)
+    model = models.mask_rcnn(3, models.Backbone((8, 8), (2, 2)), mask_layers=(8,))
+    loader = torch.utils.data.DataLoader(list(data), batch_size=2, collate_fn=detection_collate)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    history = train.fit_detector(model, loader, optimizer, iterations=1, progress=False)
+    assert "loss_mask" in history.keys()
+    head = model.roi_heads
+    assert head.mask_predictor.mask_fcn_logits.out_channels == 4  # background + 3 classes
+    assert head.mask_roi_pool.output_size == (7, 7)  # masks of 14 x 14 per RoI
+    out = train.detect(model, [data[0][0]])
+    assert set(out[0]) == {"boxes", "scores", "labels", "masks"}
+    assert out[0]["masks"].shape[1:] == (1, 64, 64)
+    with pytest.raises(ValueError, match="num_classes"):
+        models.mask_rcnn(0)
+    with pytest.raises(ValueError, match="mask_layers"):
+        models.mask_rcnn(3, mask_layers=())
+
+
+def test_roi_sampling_figure_shows_where_torchvision_reads():
+    """The figure's RoIPool bins give torchvision's roi_pool; its RoIAlign points, roi_align."""
+    from course_utils import ops, viz
+    from course_utils.viz import _roi_align_points, _roi_pool_bins
+
+    g = torch.Generator().manual_seed(0)
+    feature = torch.randn(9, 11, generator=g)
+    for box, bins, grid, aligned in [
+        ((1.3, 2.6, 6.1, 5.4), 2, 2, True),
+        ((0.4, 0.2, 9.7, 8.8), 3, 1, False),
+        ((4.2, 3.3, 4.6, 3.5), 2, 3, False),  # smaller than a cell
+    ]:
+        x1, y1, x2, y2 = box
+        rois = torch.tensor([[0.0, *box]])
+        pooled = tvo.roi_pool(feature[None, None], rois, bins)[0, 0]
+        rows, cols = _roi_pool_bins(y1, y2, bins, 9), _roi_pool_bins(x1, x2, bins, 11)
+        ours = torch.tensor([[feature[r0:r1, c0:c1].max() for c0, c1 in cols] for r0, r1 in rows])
+        torch.testing.assert_close(ours, pooled)
+        _, ys = _roi_align_points(y1, y2, bins, grid, aligned)
+        _, xs = _roi_align_points(x1, x2, bins, grid, aligned)
+        yy, xx = torch.meshgrid(torch.tensor(ys) - 0.5, torch.tensor(xs) - 0.5, indexing="ij")
+        reads = ops.bilinear_interpolate(feature[None].double(), yy, xx)[0]
+        means = reads.view(bins, grid, bins, grid).mean((1, 3)).float()
+        torch.testing.assert_close(
+            means, tvo.roi_align(feature[None, None], rois, bins, 1.0, grid, aligned)[0, 0]
+        )
+        assert viz.draw_roi_sampling(box, bins, grid, aligned, feature) is not None
+    with pytest.raises(ValueError, match="sampling_ratio"):
+        viz.draw_roi_sampling((1, 1, 2, 2), 2, 0)
+
+
 def test_anchors_at_equals_torchvision_anchor_generator():
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.image_list import ImageList
@@ -136,3 +187,4 @@ def test_explorers_build_their_widgets():
     boxes = torch.tensor([[1.0, 1, 20, 20], [2, 2, 21, 21], [30, 30, 50, 60]])
     assert widgets.nms_explorer(image, boxes, torch.tensor([0.9, 0.8, 0.7])) is not None
     assert widgets.anchor_explorer(image, stride=4) is not None
+    assert widgets.roi_align_explorer(torch.rand(6, 9)) is not None

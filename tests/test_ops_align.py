@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_utils import ops
+from course_utils.checks.instance import torchvision_bilinear  # roi_align of zero-size boxes
 
 
 def random_rois(g, k, n, spread, empty_share=0.2):
@@ -88,3 +89,31 @@ def test_nms_threshold_compared_in_double_as_torchvision():
     pair = torch.tensor([[0.0, 0, 2, 1], [1, 0, 3, 1]])
     scores = torch.tensor([0.9, 0.8])
     assert ops.nms(pair, scores, 1 / 3).tolist() == tvo.nms(pair, scores, 1 / 3).tolist() == [0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), p=st.integers(0, 30), seed=st.integers(0, 9999))
+def test_bilinear_interpolate_is_roi_align_of_a_point(h, w, p, seed):
+    g = torch.Generator().manual_seed(seed)
+    feature = torch.randn(3, h, w, generator=g, dtype=torch.float64)
+    y = torch.rand(p, generator=g, dtype=torch.float64) * (h + 3) - 1.5  # some outside the map
+    x = torch.rand(p, generator=g, dtype=torch.float64) * (w + 3) - 1.5
+    torch.testing.assert_close(
+        ops.bilinear_interpolate(feature, y, x), torchvision_bilinear(feature, y, x)
+    )
+
+
+def test_bilinear_interpolate_edges_and_errors():
+    feature = torch.arange(6.0).view(1, 2, 3)  # rows [0 1 2], [3 4 5]
+    y = torch.tensor([0.0, 0.5, 1.0, -0.5, 1.7, -1.01, 2.01, 0.5])
+    x = torch.tensor([0.0, 0.5, 2.0, 0.0, 2.5, 0.0, 0.0, 3.2])
+    # a pixel itself; the centre of four; the last pixel; half outside reads the edge (twice);
+    # more than a pixel outside reads 0 (three times)
+    expected = torch.tensor([[0.0, 2.0, 5.0, 0.0, 5.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(ops.bilinear_interpolate(feature, y, x), expected)
+    points = torch.rand(2, 5)  # any shape of points
+    assert ops.bilinear_interpolate(feature, points, points).shape == (1, 2, 5)
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        ops.bilinear_interpolate(feature[None], y, x)
+    with pytest.raises(ValueError, match="same shape"):
+        ops.bilinear_interpolate(feature, y, x[:3])

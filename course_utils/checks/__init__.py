@@ -4,6 +4,7 @@
 - ``classification``: notebooks 01-04 (1x1 convolutions, global average pooling, AlexNet, ResNet)
 - ``segmentation``: notebook 05 (confusion matrix, mean IoU, the two losses, the U-Net decoder)
 - ``detection``: notebook 06 (box IoU, matching, average precision, NMS, RoIPool)
+- ``instance``: notebook 07 (mask IoU, bilinear interpolation, RoIAlign)
 """
 
 from .classification import *  # noqa: F403
@@ -11,6 +12,8 @@ from .classification import __all__ as _classification
 from .core import Case, compare_tensors, report, run_cases
 from .detection import *  # noqa: F403
 from .detection import __all__ as _detection
+from .instance import *  # noqa: F403
+from .instance import __all__ as _instance
 from .segmentation import *  # noqa: F403
 from .segmentation import __all__ as _segmentation
 
@@ -21,5 +24,6 @@ __all__ = [
     "run_cases",
     *_classification,
     *_detection,
+    *_instance,
     *_segmentation,
 ]

@@ -4,19 +4,20 @@
 - ``boxes``: ``box_iou``, ``nms`` and box format conversions (06), as ``torchvision.ops``
 - ``masks``: ``mask_iou`` (06-07)
 - ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
-- ``align``: ``roi_align`` (06-08), as ``torchvision.ops.roi_align``
+- ``align``: ``bilinear_interpolate`` (07), ``roi_align`` (06-08) as ``torchvision.ops.roi_align``
 
 Pure PyTorch and vectorised; same signatures, box format (x1, y1, x2, y2) and results as
 torchvision; bad input raises ``ValueError`` saying what is wrong.
 """
 
-from .align import roi_align
+from .align import bilinear_interpolate, roi_align
 from .boxes import box_convert, box_iou, nms
 from .convolution import conv1x1, global_avg_pool
 from .masks import mask_iou
 from .roi import roi_pool
 
 __all__ = [
+    "bilinear_interpolate",
     "box_convert",
     "box_iou",
     "conv1x1",

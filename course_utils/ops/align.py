@@ -19,7 +19,38 @@ import torch
 from .convolution import check_feature_map
 from .roi import _pair, rois_from_boxes
 
-__all__ = ["roi_align"]
+__all__ = ["bilinear_interpolate", "roi_align"]
+
+
+def bilinear_interpolate(feature: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Read a (C, H, W) feature map at fractional points, by RoIAlign's rules -> (C, *y.shape).
+
+    ``(y, x)`` are in pixel-index coordinates: pixel ``(i, j)`` holds the value at ``y = i,
+    x = j``. A point between four pixels gets their average weighted by closeness
+    (``(1 - dy) * (1 - dx)`` for the top-left one, and so on). As in torchvision's RoIAlign, a
+    point more than one pixel outside the map (``y < -1`` or ``y > H``, same for x) reads 0, and
+    a point less than that outside reads the nearest edge pixel.
+    """
+    if not isinstance(feature, torch.Tensor) or feature.ndim != 3:
+        raise ValueError(
+            f"feature must be a (C, H, W) tensor, got {getattr(feature, 'shape', feature)}"
+        )
+    if not isinstance(y, torch.Tensor) or not isinstance(x, torch.Tensor) or y.shape != x.shape:
+        raise ValueError(
+            f"y and x must be tensors of the same shape, got {getattr(y, 'shape', y)} and "
+            f"{getattr(x, 'shape', x)}"
+        )
+    _, height, width = feature.shape
+    inside = (y >= -1) & (y <= height) & (x >= -1) & (x <= width)
+    y = y.to(feature.dtype).clamp(0, height - 1)
+    x = x.to(feature.dtype).clamp(0, width - 1)
+    y0, x0 = y.floor(), x.floor()
+    dy, dx = y - y0, x - x0
+    y0, x0 = y0.long(), x0.long()
+    y1, x1 = (y0 + 1).clamp(max=height - 1), (x0 + 1).clamp(max=width - 1)
+    top = feature[:, y0, x0] * (1 - dx) + feature[:, y0, x1] * dx
+    bottom = feature[:, y1, x0] * (1 - dx) + feature[:, y1, x1] * dx
+    return (top * (1 - dy) + bottom * dy) * inside
 
 
 def _axis_weights(start, length, bins: int, grid, limit: int) -> torch.Tensor:
