@@ -21,10 +21,15 @@ __all__ = ["History", "detect", "evaluate", "fit", "fit_detector", "predict"]
 
 @dataclass
 class History:
-    """Per-epoch curves: ``history["train_loss"]``, ``history["val_accuracy"]``, ..."""
+    """Per-epoch curves: ``history["train_loss"]``, ``history["val_accuracy"]``, ...
+
+    A detector's history has one point per window of ``step`` iterations (``unit`` says which).
+    """
 
     curves: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    unit: str = "epoch"
+    step: int = 1
 
     def log(self, **values: float) -> None:
         for key, value in values.items():
@@ -199,7 +204,7 @@ def fit_detector(
     if not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a positive int, got {iterations!r}")
     device = device or next(model.parameters()).device
-    history = History()
+    history = History(unit="iteration", step=log_every)
     window: dict[str, float] = {}
     start = time.perf_counter()
     model.train()

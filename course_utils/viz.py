@@ -222,8 +222,10 @@ def draw_detections(
 
 
 def plot_history(history, keys: Sequence[str] | None = None, title: str | None = None):
-    """Plot training curves: losses on the left, accuracies on the right, per epoch."""
+    """Plot training curves: losses on the left, accuracies on the right, per epoch (or per
+    window of iterations, for a detector's history)."""
     curves = history.curves if hasattr(history, "curves") else dict(history)
+    unit, step = getattr(history, "unit", "epoch"), getattr(history, "step", 1)
     keys = list(keys) if keys is not None else list(curves)
     missing = [k for k in keys if k not in curves]
     if missing:
@@ -236,8 +238,8 @@ def plot_history(history, keys: Sequence[str] | None = None, title: str | None =
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.2), squeeze=False)
     for ax, (group, ks) in zip(axes[0], groups.items(), strict=True):
         for k in ks:
-            ax.plot(range(1, len(curves[k]) + 1), curves[k], marker=".", label=k)
-        ax.set_xlabel("epoch")
+            ax.plot([step * (i + 1) for i in range(len(curves[k]))], curves[k], marker=".", label=k)
+        ax.set_xlabel(unit)
         ax.set_ylabel("loss" if group == "loss" else "value")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
