@@ -67,6 +67,9 @@ WRONG_FIRST = {
     "    area1 = (boxes1[:, 2:] - boxes1[:, :2]).prod(1)\n"
     "    area2 = (boxes2[:, 2:] - boxes2[:, :2]).prod(1)\n"
     "    return inter / (area1[:, None] + area2[None, :] - inter)\n",
+    "07_instance_segmentation": "def mask_iou(masks1, masks2):\n"
+    "    a, b = masks1.flatten(1).float(), masks2.flatten(1).float()\n"
+    "    return (a @ b.T) / (a.sum(1)[:, None] + b.sum(1)[None, :]).clamp(min=1)  # no - inter\n",
 }
 
 
@@ -310,7 +313,9 @@ def mischief(tmp_path_factory):
     try:
         reports = {
             r.submission.split("-")[0]: r
-            for r in grade_folder(folder, exercises_only=True, cell_timeout=5)
+            for r in grade_folder(
+                folder, exercises_only=True, cell_timeout=12
+            )  # 12 s: the setup cell must fit on a loaded 2-core machine
         }
         leftovers = list(Path(tempfile.tempdir).iterdir())
     finally:
@@ -327,7 +332,7 @@ def verdicts(report):
 def test_a_hanging_cell_fails_only_its_exercise(mischief):
     r = mischief["hang"]
     assert verdicts(r) == [False, True]
-    assert r.exercises[0].message.startswith("timed out after 5 s")
+    assert r.exercises[0].message.startswith("timed out after 12 s")
 
 
 def test_a_dying_kernel_fails_only_its_exercise(mischief):
