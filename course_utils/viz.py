@@ -354,7 +354,11 @@ def plot_pr_curves(
 
 def _roi_pool_bins(start: float, end: float, bins: int, limit: int) -> list[tuple[int, int]]:
     """RoIPool's bins along one axis as torchvision computes them: [first cell, last cell + 1)."""
-    lo, hi = int(np.round(start)), int(np.round(end))
+
+    def round_half_away(v: float) -> int:  # C's round(), which torchvision uses (numpy's
+        return int(np.sign(v) * np.floor(abs(v) + 0.5))  # np.round rounds halves to even)
+
+    lo, hi = round_half_away(start), round_half_away(end)
     size = max(hi - lo + 1, 1) / bins
     spans = []
     for p in range(bins):

@@ -142,6 +142,7 @@ def test_roi_sampling_figure_shows_where_torchvision_reads():
         ((1.3, 2.6, 6.1, 5.4), 2, 2, True),
         ((0.4, 0.2, 9.7, 8.8), 3, 1, False),
         ((4.2, 3.3, 4.6, 3.5), 2, 3, False),  # smaller than a cell
+        ((2.5, 0.5, 7.5, 6.5), 3, 2, True),  # halves: torchvision rounds them away from zero
     ]:
         x1, y1, x2, y2 = box
         rois = torch.tensor([[0.0, *box]])
