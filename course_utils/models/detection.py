@@ -229,13 +229,14 @@ class RoIAlignPooler(MultiScaleRoIAlign):
 
 def _detector_parts(
     num_classes: int,
-    backbone: Backbone | None,
-    image_size: int,
-    anchor_sizes: Sequence[int],
-    aspect_ratios: Sequence[float],
-    pool_size: int,
-    representation: int,
-    overrides: dict,
+    backbone: Backbone | None = None,
+    *,
+    image_size: int = 64,
+    anchor_sizes: Sequence[int] = (8, 16, 32),
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    pool_size: int = 7,
+    representation: int = 128,
+    **overrides,
 ) -> tuple[Backbone, dict]:
     """The backbone and the ``FasterRCNN`` arguments that Faster and Mask R-CNN share."""
     if not isinstance(num_classes, int) or num_classes < 1:
@@ -265,36 +266,20 @@ def _detector_parts(
     return backbone, options
 
 
-def faster_rcnn(
-    num_classes: int,
-    backbone: Backbone | None = None,
-    *,
-    image_size: int = 64,
-    anchor_sizes: Sequence[int] = (8, 16, 32),
-    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-    pool_size: int = 7,
-    representation: int = 128,
-    **kwargs,
-) -> FasterRCNN:
-    """torchvision's Faster R-CNN with a small backbone and heads, for ``image_size`` scenes.
+def faster_rcnn(num_classes: int, backbone: Backbone | None = None, **kwargs) -> FasterRCNN:
+    """torchvision's Faster R-CNN with a small backbone and heads, for 64x64 scenes.
 
     Args:
         num_classes: object classes, without the background (labels 1..C).
         backbone: defaults to ``Backbone()`` (6 layers of width 32, stride 4).
-        anchor_sizes, aspect_ratios: the anchors at every feature-map position (3 x 3 = 9).
-        pool_size: RoIAlign output size of the box head; representation: its hidden width.
-        **kwargs: override any other ``FasterRCNN`` argument.
+        image_size: the images' side (default 64): torchvision resizes nothing.
+        anchor_sizes, aspect_ratios: the anchors at every feature-map position (default
+            (8, 16, 32) x (0.5, 1, 2) = 9).
+        pool_size: RoIAlign output size of the box head (default 7); representation: its
+            hidden width (default 128).
+        **kwargs: also override any other ``FasterRCNN`` argument.
     """
-    backbone, options = _detector_parts(
-        num_classes,
-        backbone,
-        image_size,
-        anchor_sizes,
-        aspect_ratios,
-        pool_size,
-        representation,
-        kwargs,
-    )
+    backbone, options = _detector_parts(num_classes, backbone, **kwargs)
     return FasterRCNN(backbone, **options)
 
 
@@ -302,11 +287,6 @@ def mask_rcnn(
     num_classes: int,
     backbone: Backbone | None = None,
     *,
-    image_size: int = 64,
-    anchor_sizes: Sequence[int] = (8, 16, 32),
-    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-    pool_size: int = 7,
-    representation: int = 128,
     mask_pool_size: int = 7,
     mask_layers: Sequence[int] = (32, 32),
     **kwargs,
@@ -317,23 +297,15 @@ def mask_rcnn(
     3x3 conv-ReLU layers of widths ``mask_layers``, a stride-2 transposed conv, then a 1x1 conv
     to one mask logit map per class (2 x ``mask_pool_size`` cells a side). The loss is a
     per-pixel sigmoid cross-entropy on the ground-truth class's map only, so the classes do not
-    compete for pixels; the box head decides the class. Other arguments as ``faster_rcnn``.
+    compete for pixels; the box head decides the class. ``**kwargs``: ``faster_rcnn``'s
+    arguments.
 
     ``mask_pool_size`` 7 (torchvision's is 14) suits the shapes scenes, whose objects span 4-8
     cells of a stride-4 map: on notebook 07's scenes 14 trained 60% slower and scored no better.
     """
     if not mask_layers:
         raise ValueError("mask_layers must name at least one conv layer width")
-    backbone, options = _detector_parts(
-        num_classes,
-        backbone,
-        image_size,
-        anchor_sizes,
-        aspect_ratios,
-        pool_size,
-        representation,
-        kwargs,
-    )
+    backbone, options = _detector_parts(num_classes, backbone, **kwargs)
     options.setdefault("mask_roi_pool", RoIAlignPooler(mask_pool_size, 1, backbone.stride))
     options.setdefault("mask_head", MaskRCNNHeads(backbone.out_channels, list(mask_layers), 1))
     options.setdefault(
