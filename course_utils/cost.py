@@ -84,15 +84,22 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     return total // x.shape[0]
 
 
-def _forward_with_hooks(model: nn.Module, x: torch.Tensor, hooks: dict) -> None:
-    """Run ``model(x)`` without gradients with forward hooks {module: hook}, then remove them."""
-    handles = [module.register_forward_hook(hook) for module, hook in hooks.items()]
+def _run_with_hooks(run: Callable[[], object], hooks, pre_hooks=()) -> None:
+    """Call ``run()`` with forward hooks and forward pre-hooks, each given as (module, hook)
+    pairs, then remove them, whatever happens."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
+    handles += [module.register_forward_pre_hook(hook) for module, hook in pre_hooks]
     try:
-        with torch.no_grad():
-            model(x)
+        run()
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _forward_with_hooks(model: nn.Module, x: torch.Tensor, hooks: dict) -> None:
+    """Run ``model(x)`` without gradients with forward hooks {module: hook}."""
+    with torch.no_grad():
+        _run_with_hooks(lambda: model(x), hooks.items())
 
 
 def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 10, warmup: int = 2) -> float:
@@ -165,7 +172,7 @@ def time_modules(run: Callable[[], object], modules: dict[str, nn.Module]) -> di
         raise ValueError("modules must be a non-empty dict of {name: nn.Module}")
     stats = {name: {"seconds": 0.0, "calls": 0, "rows": 0} for name in modules}
     started: dict[str, list[float]] = {name: [] for name in modules}
-    handles = []
+    pre_hooks, hooks = [], []
     for name, module in modules.items():
 
         def before(_, args, name=name):
@@ -177,10 +184,7 @@ def time_modules(run: Callable[[], object], modules: dict[str, nn.Module]) -> di
             stats[name]["seconds"] += time.perf_counter() - started[name].pop()
             stats[name]["calls"] += 1
 
-        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
-    try:
-        run()
-    finally:
-        for handle in handles:
-            handle.remove()
+        pre_hooks.append((module, before))
+        hooks.append((module, after))
+    _run_with_hooks(run, hooks, pre_hooks)
     return stats
