@@ -1,12 +1,15 @@
-"""Segmentation losses of notebook 05, written from the logits (the keypoint loss follows in 08).
+"""The losses of notebooks 05 (segmentation) and 08 (the keypoint head), from the logits.
 
-Both take logits (B, C, ...) and integer targets (B, ...) with classes 0..C-1:
+The segmentation losses take logits (B, C, ...) and integer targets (B, ...) with classes
+0..C-1:
 
 - :func:`softmax_cross_entropy`: one C-way softmax per pixel; the classes compete, exactly one
   is right. Equals ``F.cross_entropy``.
 - :func:`sigmoid_cross_entropy`: C independent yes/no questions per pixel ("is this pixel of
   class c?"), each a sigmoid with a binary cross-entropy against the one-hot target, averaged
   over pixels and classes. Equals ``F.binary_cross_entropy_with_logits`` on the one-hot target.
+- :func:`keypoint_loss`: one softmax over each landmark's m*m heatmap cells, as torchvision's
+  Keypoint R-CNN.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sigmoid_cross_entropy", "softmax_cross_entropy"]
+__all__ = ["keypoint_loss", "sigmoid_cross_entropy", "softmax_cross_entropy"]
 
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -53,3 +56,28 @@ def sigmoid_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.T
     _check(logits, target)
     onehot = F.one_hot(target.long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
     return (logits.clamp(min=0) - logits * onehot + torch.log1p(torch.exp(-logits.abs()))).mean()
+
+
+def keypoint_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Keypoint R-CNN's loss: per landmark, one softmax over its heatmap's m*m cells.
+
+    A landmark has exactly one location, so its m*m cells compete (a softmax cross-entropy
+    against the target cell), unlike Mask R-CNN's per-pixel sigmoid. The loss is the mean
+    over the valid (labelled, inside the RoI) landmarks of all instances; with none valid it
+    is 0, still connected to ``logits`` for backward. Equals torchvision's
+    ``roi_heads.keypointrcnn_loss``.
+
+    Args:
+        logits: (N, K, m, m); targets: (N, K) int64 cell indices and valid: (N, K) bool, from
+            :func:`course_utils.ops.keypoints_to_heatmap`.
+    """
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 4:
+        raise ValueError("logits must be a float tensor (N, K, m, m)")
+    n, k = logits.shape[:2]
+    for name, t in (("targets", targets), ("valid", valid)):
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != (n, k):
+            raise ValueError(f"{name} must be a tensor of shape {(n, k)}, got {t!r:.60}")
+    keep = valid.bool()
+    if not keep.any():
+        return logits.sum() * 0
+    return F.cross_entropy(logits.flatten(2)[keep], targets[keep])

@@ -161,14 +161,20 @@ def draw_detections(
     class_names: Sequence[str] | None = None,
     ax=None,
     mask_alpha: float = 0.45,
+    keypoints=None,
+    skeleton: Sequence[tuple[int, int]] = (),
+    show_hidden: bool = False,
 ):
-    """Draw an image with its instance masks (filled), boxes (outlines) and labels.
+    """Draw an image with its instance masks (filled), boxes (outlines), labels and keypoints.
 
     Args:
         image: (3, H, W) float in [0, 1] (or uint8).
         boxes: (N, 4) XYXY in pixels; labels: (N,) int; masks: (N, H, W) bool/0-1;
         scores: (N,) optional, written after the class name.
         class_names: names indexed by label (``class_names[0]`` is the background).
+        keypoints: (N, K, 3) x, y, visibility: landmarks with visibility > 0 are drawn as
+            dots joined by the ``skeleton``'s bones (pairs of landmark indices).
+        show_hidden: draw visibility-1 landmarks (hidden by another object) as hollow dots.
     """
     img = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.as_tensor(image)
     if img.ndim != 3 or img.shape[0] != 3:
@@ -218,7 +224,28 @@ def draw_detections(
                 color="white",
                 bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "linewidth": 0},
             )
+    if keypoints is not None:
+        if len(keypoints) != n:
+            raise ValueError(f"got keypoints for {len(keypoints)} instances and {n} boxes")
+        for i in range(n):
+            _draw_skeleton(
+                ax, torch.as_tensor(keypoints[i]).cpu(), skeleton, colour_of(i), show_hidden
+            )
     return ax.figure
+
+
+def _draw_skeleton(ax, points: torch.Tensor, skeleton, colour, show_hidden: bool) -> None:
+    """One instance's (K, 3) landmarks: bones in white over the colour, dots at the joints."""
+    x, y, v = points[:, 0] - 0.5, points[:, 1] - 0.5, points[:, 2]  # pixel centres at integers
+    for a, b in skeleton:
+        if v[a] > 0 and v[b] > 0:
+            ax.plot(x[[a, b]], y[[a, b]], color="white", linewidth=2.2, solid_capstyle="round")
+            ax.plot(x[[a, b]], y[[a, b]], color=colour, linewidth=1.2, solid_capstyle="round")
+    shown = v == 2 if show_hidden else v > 0
+    ax.scatter(x[shown], y[shown], s=9, color=colour, edgecolors="white", linewidths=0.5, zorder=3)
+    if show_hidden:
+        hidden = v == 1
+        ax.scatter(x[hidden], y[hidden], s=9, facecolors="none", edgecolors="white", zorder=3)
 
 
 def plot_history(history, keys: Sequence[str] | None = None, title: str | None = None):

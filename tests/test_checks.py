@@ -642,6 +642,89 @@ def roi_align_no_scale(x, rois, out, scale, ratio, aligned):
     return ops.roi_align(x, rois, out, 1.0, ratio, aligned)
 
 
+# ---------------------------------------------------------------- the keypoint head (notebook 08)
+
+
+def heatmap_round_not_floor(keypoints, rois, size):
+    x1, y1, x2, y2 = (rois[:, i, None] for i in range(4))
+    col = ((keypoints[..., 0] - x1) * size / (x2 - x1)).round().long().clamp(0, size - 1)
+    row = ((keypoints[..., 1] - y1) * size / (y2 - y1)).round().long().clamp(0, size - 1)
+    valid = keypoints[..., 2] > 0
+    return torch.where(valid, row * size + col, 0), valid
+
+
+def heatmap_col_major(keypoints, rois, size):  # x * m + y: rows and columns swapped
+    targets, valid = ops.keypoints_to_heatmap(keypoints, rois, size)
+    return torch.where(valid, (targets % size) * size + targets // size, 0), valid
+
+
+def heatmap_hidden_invalid(keypoints, rois, size):  # only visibility 2 counts as labelled
+    targets, valid = ops.keypoints_to_heatmap(keypoints, rois, size)
+    valid = valid & (keypoints[..., 2] == 2)
+    return torch.where(valid, targets, 0), valid
+
+
+def heatmap_no_edge_rule(keypoints, rois, size):  # a landmark on x2 or y2 falls outside
+    inside = (keypoints[..., 0] < rois[:, 2, None]) & (keypoints[..., 1] < rois[:, 3, None])
+    targets, valid = ops.keypoints_to_heatmap(keypoints, rois, size)
+    return torch.where(valid & inside, targets, 0), valid & inside
+
+
+def heatmap_outside_clamped(keypoints, rois, size):  # outside landmarks moved to the border
+    x1, y1, x2, y2 = (rois[:, i, None] for i in range(4))
+    col = ((keypoints[..., 0] - x1) * size / (x2 - x1)).floor().long().clamp(0, size - 1)
+    row = ((keypoints[..., 1] - y1) * size / (y2 - y1)).floor().long().clamp(0, size - 1)
+    valid = keypoints[..., 2] > 0
+    return torch.where(valid, row * size + col, 0), valid
+
+
+def loss_per_pixel_sigmoid(logits, targets, valid):
+    onehot = F.one_hot(targets, logits.shape[-1] * logits.shape[-2]).float()
+    flat = logits.flatten(2)
+    return F.binary_cross_entropy_with_logits(flat[valid], onehot[valid])
+
+
+def loss_over_all_landmarks(logits, targets, valid):  # the invalid ones too (target cell 0)
+    return F.cross_entropy(logits.flatten(2).flatten(0, 1), targets.flatten())
+
+
+def loss_sum_not_mean(logits, targets, valid):
+    if not valid.any():
+        return logits.sum() * 0
+    return F.cross_entropy(logits.flatten(2)[valid], targets[valid], reduction="sum")
+
+
+def loss_softmax_over_landmarks(logits, targets, valid):  # the K maps compete at each cell
+    log_p = logits.log_softmax(1).flatten(2)  # (N, K, m*m)
+    picked = log_p.gather(2, targets[..., None])[..., 0]
+    return -(picked[valid]).mean() if valid.any() else logits.sum() * 0
+
+
+def loss_new_zero(logits, targets, valid):  # a fresh 0 has no gradient path
+    if not valid.any():
+        return torch.tensor(0.0)
+    return F.cross_entropy(logits.flatten(2)[valid], targets[valid])
+
+
+def decode_cell_corner(logits, rois):  # the cell's top-left corner, not its centre
+    m = logits.shape[-1]
+    return ops.heatmaps_to_keypoints(logits, rois) - (rois[:, None, 2:] - rois[:, None, :2]) / m / 2
+
+
+def decode_swapped_axes(logits, rois):
+    return ops.heatmaps_to_keypoints(logits.transpose(2, 3), rois)
+
+
+def decode_no_offset(logits, rois):  # forgot to add the box's corner
+    return ops.heatmaps_to_keypoints(logits, rois) - rois[:, None, :2]
+
+
+def decode_grid_units(logits, rois):  # heatmap cells, not image pixels
+    m = logits.shape[-1]
+    best = logits.flatten(2).argmax(-1)
+    return torch.stack([best % m, best // m], -1).float() + 0.5
+
+
 EXERCISES = {
     "conv1x1": (
         checks.check_conv1x1,
@@ -809,6 +892,33 @@ EXERCISES = {
             roi_align_no_min_size,
             roi_align_no_scale,
         ],
+    ),
+    "keypoints_to_heatmap": (
+        checks.check_keypoints_to_heatmap,
+        ops.keypoints_to_heatmap,
+        [
+            heatmap_round_not_floor,
+            heatmap_col_major,
+            heatmap_hidden_invalid,
+            heatmap_no_edge_rule,
+            heatmap_outside_clamped,
+        ],
+    ),
+    "keypoint_loss": (
+        checks.check_keypoint_loss,
+        losses.keypoint_loss,
+        [
+            loss_per_pixel_sigmoid,
+            loss_over_all_landmarks,
+            loss_sum_not_mean,
+            loss_softmax_over_landmarks,
+            loss_new_zero,
+        ],
+    ),
+    "heatmaps_to_keypoints": (
+        checks.check_heatmaps_to_keypoints,
+        ops.heatmaps_to_keypoints,
+        [decode_cell_corner, decode_swapped_axes, decode_no_offset, decode_grid_units],
     ),
 }
 

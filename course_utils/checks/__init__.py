@@ -5,6 +5,7 @@
 - ``segmentation``: notebook 05 (confusion matrix, mean IoU, the two losses, the U-Net decoder)
 - ``detection``: notebook 06 (box IoU, matching, average precision, NMS, RoIPool)
 - ``instance``: notebook 07 (mask IoU, bilinear interpolation, RoIAlign)
+- ``pose``: notebook 08 (keypoint heatmap targets, the keypoint loss, decoding)
 """
 
 from .classification import *  # noqa: F403
@@ -14,6 +15,8 @@ from .detection import *  # noqa: F403
 from .detection import __all__ as _detection
 from .instance import *  # noqa: F403
 from .instance import __all__ as _instance
+from .pose import *  # noqa: F403
+from .pose import __all__ as _pose
 from .segmentation import *  # noqa: F403
 from .segmentation import __all__ as _segmentation
 
@@ -25,5 +28,6 @@ __all__ = [
     *_classification,
     *_detection,
     *_instance,
+    *_pose,
     *_segmentation,
 ]

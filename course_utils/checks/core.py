@@ -29,9 +29,11 @@ __all__ = [
     "Case",
     "compare_modules",
     "compare_tensors",
+    "compare_value_and_gradient",
     "randomize_batch_norms",
     "report",
     "run_cases",
+    "value_and_gradient",
 ]
 
 Case = tuple[str, tuple, Any]  # (description, arguments, expected result)
@@ -84,7 +86,7 @@ def compare_tensors(got: Any, expected: torch.Tensor, atol: float = 1e-5, rtol: 
         return f"expected dtype {expected.dtype}, got {got.dtype}"
     got = got.detach().to(expected.dtype).cpu()
     if not torch.allclose(got, expected, atol=atol, rtol=rtol):
-        err = (got - expected).abs().max().item()
+        err = (got.double() - expected.double()).abs().max().item()
         return f"values differ from the library's (largest difference {err:.3g})"
     return None
 
@@ -132,3 +134,27 @@ def compare_modules(got: Any, expected: tuple[nn.Module, tuple]) -> str | None:
     got.eval()
     with torch.no_grad():
         return compare_tensors(got(*inputs), reference(*inputs), atol=1e-4, rtol=1e-4)
+
+
+def value_and_gradient(fn: Callable, x: torch.Tensor, *args):
+    """``fn(x, *args)`` and the gradient of a fixed random weighting of it with respect to x
+    (``(output, None)`` when no gradient reaches x), for :func:`compare_value_and_gradient`."""
+    x = x.detach().clone().requires_grad_(True)
+    out = fn(x, *args)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return out, None
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(709))
+    (grad,) = torch.autograd.grad((out * weights.to(out.dtype)).sum(), x, allow_unused=True)
+    return out, grad
+
+
+def compare_value_and_gradient(got, expected) -> str | None:
+    """None if two :func:`value_and_gradient` results agree, else what differs."""
+    (out, grad), (out_ref, grad_ref) = got, expected
+    problem = compare_tensors(out, out_ref)
+    if problem:
+        return problem
+    if grad is None:
+        return "no gradient reaches the input: use torch operations (no .item(), numpy or detach)"
+    problem = compare_tensors(grad, grad_ref)
+    return f"the gradient: {problem}" if problem else None

@@ -13,7 +13,14 @@ import torch
 import torchvision.ops as tvo
 
 from ..ops.masks import mask_iou
-from .core import Case, compare_tensors, report, run_cases
+from .core import (
+    Case,
+    compare_tensors,
+    compare_value_and_gradient,
+    report,
+    run_cases,
+    value_and_gradient,
+)
 
 __all__ = [
     "check_bilinear_interpolate",
@@ -117,28 +124,6 @@ def check_bilinear_interpolate(fn: Callable) -> None:
     report(run_cases("bilinear_interpolate", fn, cases, compare_tensors))
 
 
-def _value_and_gradient(fn: Callable, x: torch.Tensor, *args):
-    """``fn(x, *args)`` and the gradient of a fixed random weighting of it with respect to x."""
-    x = x.detach().clone().requires_grad_(True)
-    out = fn(x, *args)
-    if not isinstance(out, torch.Tensor) or not out.requires_grad:
-        return out, None
-    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(709))
-    (grad,) = torch.autograd.grad((out * weights.to(out.dtype)).sum(), x, allow_unused=True)
-    return out, grad
-
-
-def _compare_value_and_gradient(got, expected) -> str | None:
-    (out, grad), (out_ref, grad_ref) = got, expected
-    problem = compare_tensors(out, out_ref)
-    if problem:
-        return problem
-    if grad is None:
-        return "no gradient reaches the input: use torch operations (no .item(), numpy or detach)"
-    problem = compare_tensors(grad, grad_ref)
-    return f"the gradient: {problem}" if problem else None
-
-
 def check_roi_align(fn: Callable) -> None:
     """Exercise: ``roi_align(input, rois, output_size, spatial_scale, sampling_ratio, aligned)``
     -> (K, C, h, w), as ``torchvision.ops.roi_align``, and its gradient with respect to input."""
@@ -150,7 +135,7 @@ def check_roi_align(fn: Callable) -> None:
 
     def add(desc, x, rois, out, scale, ratio, aligned):
         args = (x, rois, out, scale, ratio, aligned)
-        cases.append((desc, args, _value_and_gradient(tvo.roi_align, *args)))
+        cases.append((desc, args, value_and_gradient(tvo.roi_align, *args)))
 
     ramp = torch.arange(16.0).view(1, 1, 4, 4)
     whole = torch.tensor([[0.0, 0, 0, 4, 4]])
@@ -186,6 +171,6 @@ def check_roi_align(fn: Callable) -> None:
                 sampling = "adaptive sampling" if ratio <= 0 else f"sampling_ratio {ratio}"
                 add(f"{desc}, {sampling}, aligned={aligned}", x, rois, out, scale, ratio, aligned)
     line = run_cases(
-        "roi_align", lambda *a: _value_and_gradient(fn, *a), cases, _compare_value_and_gradient
+        "roi_align", lambda *a: value_and_gradient(fn, *a), cases, compare_value_and_gradient
     )
     report(line)

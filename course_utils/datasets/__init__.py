@@ -3,7 +3,8 @@
 - :func:`digits`: scikit-learn's 1,797 real 8x8 handwritten digits, fixed train/val/test split
 - :func:`sample_image`: real photos shipped by scikit-image and scikit-learn
 - :class:`ShapesScenes`: seeded synthetic scenes of coloured shapes on textured backgrounds,
-  with boxes, labels, instance masks and a semantic label map (detection, segmentation, ...)
+  with boxes, labels, instance masks, a semantic label map and, for stick-figure people,
+  keypoints (detection, segmentation, pose)
 - :func:`semantic_scenes`, :class:`SegmentationPairs`: scenes as (image, label map) tensors for
   semantic segmentation, with joint transforms (elastic deformation)
 """
@@ -12,6 +13,8 @@ from .digits import DIGITS_SPLIT_SIZES, digits
 from .photos import PHOTOS, sample_image
 from .segmentation import SegmentationPairs, semantic_scenes
 from .shapes import (
+    PERSON_KEYPOINTS,
+    PERSON_SKELETON,
     SHAPE_CLASSES,
     SHAPES,
     ShapesScenes,
@@ -21,6 +24,8 @@ from .shapes import (
 
 __all__ = [
     "DIGITS_SPLIT_SIZES",
+    "PERSON_KEYPOINTS",
+    "PERSON_SKELETON",
     "PHOTOS",
     "SHAPES",
     "SHAPE_CLASSES",

@@ -11,14 +11,20 @@ segmentation at once (notebooks 05-08):
 - ``masks``: (N, H, W) uint8, the visible pixels of each object (objects painted later
   occlude earlier ones, so masks never overlap);
 - ``semantic``: (H, W) int64, the class of every pixel (0 = background), equal to the union
-  of the instance masks.
+  of the instance masks;
+- ``keypoints`` (only when ``"person"`` is one of the classes): (N, K, 3) float32, the
+  (x, y, visibility) of the K = 11 :data:`PERSON_KEYPOINTS` of every person, in torchvision's
+  (and COCO's) format: visibility 2 = visible, 1 = hidden by an object painted over it (the
+  location is still known and labelled), 0 = outside the image (not labelled). Objects that
+  are not people have all-zero rows.
 
 The colour of an object is random and independent of its class: only the shape tells the
 class. Scene ``i`` of a dataset with seed ``s`` is always the same image, whatever order
 the scenes are drawn in. Rendering a 64x64 scene takes about a millisecond.
 
-New shape classes (the pose notebook adds a stick-figure person with keypoints) register a
-drawing function in :data:`SHAPES`.
+New shape classes register a drawing function in :data:`SHAPES`. The class ``"person"``
+(notebook 08) is a stick figure with a random pose: it is drawn from its keypoints and
+:data:`PERSON_SKELETON` rather than from a mask function.
 """
 
 from __future__ import annotations
@@ -32,7 +38,15 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-__all__ = ["SHAPES", "SHAPE_CLASSES", "ShapesScenes", "detection_collate", "render_scene"]
+__all__ = [
+    "PERSON_KEYPOINTS",
+    "PERSON_SKELETON",
+    "SHAPES",
+    "SHAPE_CLASSES",
+    "ShapesScenes",
+    "detection_collate",
+    "render_scene",
+]
 
 #: The default classes, in label order (label 1 is the first).
 SHAPE_CLASSES = ("circle", "square", "triangle")
@@ -90,6 +104,69 @@ SHAPES: dict[str, DrawFn] = {
 }
 
 
+#: The stick figure's landmarks, in keypoint order. Figures face the viewer, so a person's
+#: left limbs are on the image's right, as in COCO's annotations.
+PERSON_KEYPOINTS = (
+    "head",
+    "neck",
+    "left_elbow",
+    "left_hand",
+    "right_elbow",
+    "right_hand",
+    "pelvis",
+    "left_knee",
+    "left_foot",
+    "right_knee",
+    "right_foot",
+)
+
+#: The bones: pairs of keypoint indices joined by a limb (the head is a disc around "head").
+PERSON_SKELETON = ((0, 1), (1, 2), (2, 3), (1, 4), (4, 5), (1, 6), (6, 7), (7, 8), (6, 9), (9, 10))
+
+
+def _person_pose(rng: np.random.Generator, r: float) -> np.ndarray:
+    """Random keypoints (K, 2) of a figure of height ~2r in its own frame (x right, y down)."""
+    deg = np.pi / 180
+    points = np.zeros((len(PERSON_KEYPOINTS), 2))
+    points[1] = (0.0, -0.5 * r)  # neck
+    points[0] = points[1] + (rng.uniform(-0.06, 0.06) * r, -0.27 * r)  # head centre
+    points[6] = (0.0, 0.1 * r)  # pelvis
+    # Limb angles are measured from straight down, positive towards the figure's left
+    # (image right); each right limb mirrors its own random draw.
+    for side, (elbow, hand, knee, foot) in ((1, (2, 3, 7, 8)), (-1, (4, 5, 9, 10))):
+        upper = rng.uniform(20, 160) * deg  # from arms down to raised overhead
+        fore = upper + rng.uniform(-40, 100) * deg
+        points[elbow] = points[1] + 0.34 * r * side * np.array([np.sin(upper), np.cos(upper)])
+        points[hand] = points[elbow] + 0.32 * r * side * np.array([np.sin(fore), np.cos(fore)])
+        thigh = rng.uniform(3, 45) * deg
+        shin = thigh + rng.uniform(-35, 20) * deg
+        points[knee] = points[6] + 0.45 * r * np.array([side * np.sin(thigh), np.cos(thigh)])
+        points[foot] = points[knee] + 0.45 * r * np.array([side * np.sin(shin), np.cos(shin)])
+    return points
+
+
+def _segment_distance(xx: np.ndarray, yy: np.ndarray, p: np.ndarray, q: np.ndarray):
+    """Distance of every pixel centre to each segment p[i]-q[i]: (S, H, W)."""
+    d = (q - p)[:, :, None, None]
+    rel = np.stack([xx - p[:, 0, None, None], yy - p[:, 1, None, None]], axis=1)  # (S, 2, H, W)
+    t = np.clip((rel * d).sum(1) / np.maximum((d * d).sum(1), 1e-9), 0, 1)
+    return np.linalg.norm(rel - t[:, None] * d, axis=1)
+
+
+def _draw_person(rng, xx, yy, cx, cy, r, angle) -> tuple[np.ndarray, np.ndarray]:
+    """A stick figure centred at (cx, cy), tilted by ``angle``: (mask, keypoints (K, 2))."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    local = _person_pose(rng, r)
+    points = np.stack(
+        [cx + local[:, 0] * cos - local[:, 1] * sin, cy + local[:, 0] * sin + local[:, 1] * cos], 1
+    )
+    bones = np.array(PERSON_SKELETON[1:])  # the neck-head bone is inside the head's disc
+    limbs = _segment_distance(xx, yy, points[bones[:, 0]], points[bones[:, 1]])
+    mask = limbs.min(0) <= max(0.8, 0.07 * r)
+    mask |= np.hypot(xx - points[0, 0], yy - points[0, 1]) <= max(0.8, 0.19 * r)
+    return mask, points.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class _Config:
     image_size: int
@@ -107,9 +184,9 @@ def _check_config(cfg: _Config) -> None:
         raise ValueError(f"image_size must be an int >= 16, got {cfg.image_size!r}")
     if len(cfg.classes) == 0:
         raise ValueError("classes must name at least one shape")
-    unknown = [c for c in cfg.classes if c not in SHAPES]
+    unknown = [c for c in cfg.classes if c not in SHAPES and c != "person"]
     if unknown:
-        raise ValueError(f"unknown shape classes {unknown}; known: {sorted(SHAPES)}")
+        raise ValueError(f"unknown shape classes {unknown}; known: {sorted(SHAPES)} and 'person'")
     if len(set(cfg.classes)) != len(cfg.classes):
         raise ValueError(f"classes must not repeat, got {cfg.classes}")
     if not (1 <= cfg.min_objects <= cfg.max_objects):
@@ -178,6 +255,21 @@ def _add_clutter(rng: np.random.Generator, image: np.ndarray, yy, xx, count: int
         image[mark] = colour
 
 
+def _keypoint_targets(landmarks: list, masks: np.ndarray, size: int) -> np.ndarray:
+    """(N, K, 3) x, y, visibility: 2 where the object's visible mask covers the landmark's
+    pixel, 1 where a later object hides it, 0 outside the image (and for non-people)."""
+    out = np.zeros((len(landmarks), len(PERSON_KEYPOINTS), 3), dtype=np.float32)
+    for n, points in enumerate(landmarks):
+        if points is None:
+            continue
+        out[n, :, :2] = points
+        col, row = np.floor(points).astype(int).T
+        inside = (col >= 0) & (col < size) & (row >= 0) & (row < size)
+        shown = masks[n][row.clip(0, size - 1), col.clip(0, size - 1)]
+        out[n, :, 2] = np.where(inside, np.where(shown, 2, 1), 0)
+    return out
+
+
 def render_scene(
     seed: int,
     index: int,
@@ -196,7 +288,8 @@ def render_scene(
     Args:
         seed, index: non-negative ints; together they fix the scene.
         image_size: side of the square image in pixels.
-        classes: shape names from :data:`SHAPES`; label k is ``classes[k - 1]``.
+        classes: shape names from :data:`SHAPES` or ``"person"``; label k is
+            ``classes[k - 1]``.
         min_objects, max_objects: how many objects to place (fewer only when no free
             placement is found, never fewer than one).
         size_range: object diameter as a fraction of the image side (low, high).
@@ -207,7 +300,8 @@ def render_scene(
     Returns:
         ``(image, target)``: image float32 (3, H, W) in [0, 1]; target with ``boxes``
         (N, 4) float32 XYXY, ``labels`` (N,) int64, ``masks`` (N, H, W) uint8 and
-        ``semantic`` (H, W) int64, as described in the module docstring.
+        ``semantic`` (H, W) int64, and with a ``"person"`` class ``keypoints`` (N, K, 3)
+        float32, as described in the module docstring.
     """
     cfg = _Config(
         image_size,
@@ -233,17 +327,24 @@ def render_scene(
     visible: list[np.ndarray] = []  # visible mask of each placed object
     areas: list[int] = []  # its full area when it was placed
     labels: list[int] = []
+    landmarks: list[np.ndarray | None] = []  # a person's keypoints (K, 2), else None
     for _ in range(wanted):
         label = int(rng.integers(len(cfg.classes))) + 1
-        draw = SHAPES[cfg.classes[label - 1]]
+        name = cfg.classes[label - 1]
         for _attempt in range(30):
             r = rng.uniform(*cfg.size_range) * s / 2
-            cx, cy = rng.uniform(0.6 * r, s - 0.6 * r, size=2)
-            angle = rng.uniform(0, 2 * np.pi)
+            points = None
+            if name == "person":  # upright-ish, its whole height inside the image
+                cx, cy = rng.uniform(0.5 * r, s - 0.5 * r), rng.uniform(0.9 * r, s - 0.9 * r)
+                angle = rng.uniform(-0.3, 0.3)
+                mask, points = _draw_person(rng, xx, yy, cx, cy, r, angle)
+            else:
+                cx, cy = rng.uniform(0.6 * r, s - 0.6 * r, size=2)
+                angle = rng.uniform(0, 2 * np.pi)
             cos, sin = np.cos(angle), np.sin(angle)
             u = (xx - cx) * cos + (yy - cy) * sin
-            v = -(xx - cx) * sin + (yy - cy) * cos
-            mask = draw(u, v, r)
+            if points is None:
+                mask = SHAPES[name](u, -(xx - cx) * sin + (yy - cy) * cos, r)
             area = int(mask.sum())
             if area < 8:
                 continue
@@ -260,6 +361,7 @@ def render_scene(
         visible.append(mask)
         areas.append(area)
         labels.append(label)
+        landmarks.append(points)
         local_bg = image[mask].mean(axis=0)
         colour = _random_colour(rng, avoid=local_bg)
         shade = 1.0 + 0.15 * (u / r)[mask]  # a little lighting across the object
@@ -282,6 +384,8 @@ def render_scene(
         "masks": torch.from_numpy(masks.astype(np.uint8)),
         "semantic": torch.from_numpy(semantic),
     }
+    if "person" in cfg.classes:
+        target["keypoints"] = torch.from_numpy(_keypoint_targets(landmarks, masks, s))
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 
@@ -295,7 +399,9 @@ class ShapesScenes(Dataset):
     - image: ``tv_tensors.Image`` float32 (3, H, W) in [0, 1];
     - target: ``boxes`` (``tv_tensors.BoundingBoxes``, XYXY), ``labels`` (int64),
       ``masks`` (``tv_tensors.Mask`` uint8, (N, H, W)), ``semantic`` (``tv_tensors.Mask``
-      int64, (H, W)) and ``image_id`` (int).
+      int64, (H, W)), ``image_id`` (int) and, with a ``"person"`` class, ``keypoints``
+      ((N, K, 3) float32, a plain tensor: v2 transforms do not move it, and a flip would also
+      have to swap left and right landmarks).
 
     Args:
         num_images: length of the dataset.
@@ -348,6 +454,8 @@ class ShapesScenes(Dataset):
             "semantic": tv_tensors.Mask(raw["semantic"]),
             "image_id": index,
         }
+        if "keypoints" in raw:
+            target["keypoints"] = raw["keypoints"]
         image = tv_tensors.Image(image)
         if self.transforms is not None:
             image, target = self.transforms(image, target)

@@ -2,10 +2,17 @@
 
 - ``labels``: classification and semantic segmentation (confusion matrix, accuracy, mean
   accuracy, per-class and mean IoU, boundary IoU), notebooks 02 and 05
-- ``detection``: average precision and its mean over classes, for boxes and masks (06, 07)
+- ``detection``: average precision and its mean over classes, for boxes, masks and keypoints
+  (06-08); ``matching``: the greedy matching of detections to objects that AP and PCK share
+- ``keypoints``: PCK and the object keypoint similarity (08)
 """
 
-from .detection import average_precision, match_detections, mean_average_precision
+from .detection import (
+    average_precision,
+    coco_mean_average_precision,
+    mean_average_precision,
+)
+from .keypoints import box_area, match_people, object_keypoint_similarity, pck
 from .labels import (
     accuracy,
     boundary_iou,
@@ -14,15 +21,22 @@ from .labels import (
     mean_iou,
     per_class_iou,
 )
+from .matching import greedy_assignment, match_detections
 
 __all__ = [
     "accuracy",
     "average_precision",
     "boundary_iou",
+    "box_area",
+    "coco_mean_average_precision",
     "confusion_matrix",
+    "greedy_assignment",
     "match_detections",
+    "match_people",
     "mean_accuracy",
     "mean_average_precision",
     "mean_iou",
+    "object_keypoint_similarity",
+    "pck",
     "per_class_iou",
 ]

@@ -18,37 +18,18 @@ import torch
 
 from ..ops.boxes import box_iou
 from ..ops.masks import mask_iou
+from .keypoints import box_area, object_keypoint_similarity
+from .matching import greedy_assignment, match_detections
 
-__all__ = ["average_precision", "match_detections", "mean_average_precision"]
+__all__ = [
+    "average_precision",
+    "coco_mean_average_precision",
+    "greedy_assignment",
+    "match_detections",
+    "mean_average_precision",
+]
 
 _COCO_MAX_DETECTIONS = 100
-
-
-def match_detections(iou: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy matching of one image's detections of one class, given in decreasing score.
-
-    Args:
-        iou: (D, G) IoU of every detection with every ground-truth object.
-        iou_threshold: the smallest IoU that counts as a match (the lecture writes "> 0.5",
-            COCO ">= 0.5": they differ only at exactly 0.5).
-
-    Returns:
-        (D,) bool: True for a true positive. Each detection takes the unclaimed object it
-        overlaps most (if that IoU reaches the threshold); claimed objects are out of reach,
-        so a duplicate detection is a false positive.
-    """
-    num_det, num_gt = iou.shape
-    true_positive = torch.zeros(num_det, dtype=torch.bool)
-    if num_gt == 0:
-        return true_positive
-    claimed = torch.zeros(num_gt, dtype=torch.bool)
-    for d in range(num_det):  # sequential by nature: each match changes what is left
-        candidates = iou[d].masked_fill(claimed, -1.0)
-        best = int(candidates.argmax())
-        if candidates[best] >= iou_threshold:
-            true_positive[d] = True
-            claimed[best] = True
-    return true_positive
 
 
 def average_precision(
@@ -106,6 +87,7 @@ def mean_average_precision(
     iou_threshold: float = 0.5,
     iou_type: str = "bbox",
     interpolation: str = "voc",
+    oks_sigmas: float | Sequence[float] = 0.07,
 ) -> dict:
     """Mean over classes of the AP at one IoU threshold.
 
@@ -114,17 +96,20 @@ def mean_average_precision(
             ``labels`` (D,), ``scores`` (D,), and ``masks`` (D, H, W) for ``iou_type="segm"``
             (bool, 0/1, or (D, 1, H, W) probabilities, thresholded at 0.5).
         targets: one dict per image: ``boxes``, ``labels`` (and ``masks``).
-        iou_threshold: IoU needed for a match (>=).
-        iou_type: ``"bbox"`` (box IoU) or ``"segm"`` (mask IoU).
+        iou_threshold: IoU (or OKS) needed for a match (>=).
+        iou_type: ``"bbox"`` (box IoU), ``"segm"`` (mask IoU) or ``"keypoints"`` (the object
+            keypoint similarity, :func:`object_keypoint_similarity`, of ``keypoints`` (D, K, 2+)
+            with the targets' ``keypoints`` (G, K, 3); the targets' box areas set the scale).
         interpolation: ``"voc"`` (all points) or ``"coco"`` (101 recall points; COCO also
             keeps at most 100 detections per image and class, the highest-scoring).
+        oks_sigmas: per-landmark (or one) falloff for ``iou_type="keypoints"``.
 
     Returns:
         ``{"map": float, "per_class": {label: AP}, "curves": {label: (precision, recall)}}``.
         Classes without ground truth are left out (their detections cannot be scored).
     """
-    if iou_type not in ("bbox", "segm"):
-        raise ValueError(f'iou_type must be "bbox" or "segm", got {iou_type!r}')
+    if iou_type not in ("bbox", "segm", "keypoints"):
+        raise ValueError(f'iou_type must be "bbox", "segm" or "keypoints", got {iou_type!r}')
     if interpolation not in ("voc", "coco"):
         raise ValueError(f'interpolation must be "voc" or "coco", got {interpolation!r}')
     if len(preds) != len(targets):
@@ -142,13 +127,22 @@ def mean_average_precision(
             p_items = _field(pred, "boxes", i, "preds").float()
             t_items = _field(target, "boxes", i, "targets").float()
             overlap = box_iou
-        else:
+        elif iou_type == "segm":
             p_items = _field(pred, "masks", i, "preds")
             t_items = _field(target, "masks", i, "targets")
             p_items = (p_items.squeeze(1) > 0.5) if p_items.is_floating_point() else p_items
             p_items = p_items.reshape(-1, *p_items.shape[-2:])
             t_items = t_items.reshape(-1, *t_items.shape[-2:])
             overlap = mask_iou
+        else:  # OKS needs each object's area: carried as a fourth column of its keypoints
+            p_items = _field(pred, "keypoints", i, "preds").float()
+            t_items = _field(target, "keypoints", i, "targets").float()
+            area = box_area(_field(target, "boxes", i, "targets").float())
+            t_items = torch.cat([t_items, area[:, None, None].expand(-1, t_items.shape[1], 1)], 2)
+
+            def overlap(p, t):
+                return object_keypoint_similarity(p, t[..., :3], t[:, 0, 3], oks_sigmas)
+
         if not (len(p_labels) == len(p_scores) == len(p_items)):
             raise ValueError(f"preds[{i}]: labels, scores and {iou_type} items differ in length")
         for c in torch.cat([p_labels, t_labels]).unique().tolist():
@@ -171,3 +165,15 @@ def mean_average_precision(
         per_class[c], curves[c] = ap, (precision, recall)
     mean = sum(per_class.values()) / len(per_class) if per_class else float("nan")
     return {"map": mean, "per_class": per_class, "curves": curves}
+
+
+def coco_mean_average_precision(
+    preds: Sequence[dict], targets: Sequence[dict], iou_type: str = "bbox", **kwargs
+) -> float:
+    """COCO's headline number: mAP with 101-point interpolation, averaged over the IoU (or
+    OKS) thresholds 0.50, 0.55, ..., 0.95 ("mAP@[.5:.95]"). ``**kwargs``: ``oks_sigmas``."""
+    thresholds = [0.5 + 0.05 * i for i in range(10)]
+    return sum(
+        mean_average_precision(preds, targets, t, iou_type, "coco", **kwargs)["map"]
+        for t in thresholds
+    ) / len(thresholds)

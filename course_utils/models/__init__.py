@@ -2,7 +2,8 @@
 
 - ``classification``: GAP and flatten heads (02), MiniAlexNet (03), residual blocks and ResNets (04)
 - ``segmentation``: FCN with a coarse or skip-fused output and bilinear upsampling, U-Net (05)
-- ``detection``: a small backbone, R-CNN, Fast R-CNN; torchvision Faster and Mask R-CNN (06-07)
+- ``detection``: a small backbone, R-CNN, Fast R-CNN; torchvision Faster, Mask
+  and Keypoint R-CNN (06-08)
 """
 
 from .classification import *  # noqa: F403

@@ -5,9 +5,10 @@
   stack and the same head so that only *where the image is split into regions* differs: R-CNN
   warps every proposal out of the image and runs the CNN on each; Fast R-CNN runs the CNN once
   on the image and RoI-pools each proposal out of the feature map;
-- ``faster_rcnn`` and ``mask_rcnn`` (07): ``torchvision.models.detection.FasterRCNN`` and
-  ``MaskRCNN`` around a ``Backbone``, with small heads (torchvision's defaults are sized for
-  ImageNet backbones) and RoI poolers that use ``course_utils.ops.roi_align``.
+- ``faster_rcnn``, ``mask_rcnn`` (07) and ``keypoint_rcnn`` (08): torchvision's
+  ``FasterRCNN``, ``MaskRCNN`` and ``KeypointRCNN`` around a ``Backbone``, with small heads
+  (torchvision's defaults are sized for ImageNet backbones) and RoI poolers that use
+  ``course_utils.ops.roi_align``.
 
 R-CNN and Fast R-CNN run torchvision's C++ ``roi_align`` (the warp) and ``roi_pool``, so that
 timing them compares the two designs, not two implementations of an op; ``course_utils.ops``
@@ -25,8 +26,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.detection import FasterRCNN, MaskRCNN
+from torchvision.models.detection import FasterRCNN, KeypointRCNN, MaskRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.rpn import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign
@@ -44,6 +46,7 @@ __all__ = [
     "RegionDetector",
     "RoIAlignPooler",
     "faster_rcnn",
+    "keypoint_rcnn",
     "mask_rcnn",
 ]
 
@@ -312,3 +315,38 @@ def mask_rcnn(
         "mask_predictor", MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes + 1)
     )
     return MaskRCNN(backbone, **options)
+
+
+def keypoint_rcnn(
+    num_keypoints: int,
+    num_classes: int = 1,
+    backbone: Backbone | None = None,
+    *,
+    keypoint_pool_size: int = 7,
+    keypoint_layers: Sequence[int] = (64, 64, 64),
+    **kwargs,
+) -> KeypointRCNN:
+    """torchvision's Keypoint R-CNN: ``faster_rcnn``'s detector plus a small keypoint head.
+
+    The keypoint head runs on every positive RoI: RoIAlign to ``keypoint_pool_size`` cells,
+    3x3 conv-ReLU layers of widths ``keypoint_layers``, then torchvision's predictor (a
+    stride-2 transposed conv to one map per landmark, upsampled 2x): K heatmaps of
+    4 x ``keypoint_pool_size`` cells a side. Its loss is a softmax over each heatmap's cells
+    (``course_utils.losses.keypoint_loss``). ``**kwargs``: ``faster_rcnn``'s arguments.
+
+    torchvision's own head (eight 512-wide layers on a 14x14 pool) has 6M parameters; this
+    one, with the defaults, about 0.1M: it trains in a minute on a CPU.
+    """
+    if not isinstance(num_keypoints, int) or num_keypoints < 1:
+        raise ValueError(f"num_keypoints must be a positive int, got {num_keypoints!r}")
+    if not keypoint_layers:
+        raise ValueError("keypoint_layers must name at least one conv layer width")
+    backbone, options = _detector_parts(num_classes, backbone, **kwargs)
+    options.setdefault("keypoint_roi_pool", RoIAlignPooler(keypoint_pool_size, 1, backbone.stride))
+    options.setdefault(
+        "keypoint_head", KeypointRCNNHeads(backbone.out_channels, list(keypoint_layers))
+    )
+    options.setdefault(
+        "keypoint_predictor", KeypointRCNNPredictor(keypoint_layers[-1], num_keypoints)
+    )
+    return KeypointRCNN(backbone, **options)

@@ -5,6 +5,8 @@
 - ``masks``: ``mask_iou`` (06-07)
 - ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
 - ``align``: ``bilinear_interpolate`` (07), ``roi_align`` (06-08) as ``torchvision.ops.roi_align``
+- ``keypoints``: ``keypoints_to_heatmap``, ``heatmaps_to_keypoints`` (08), as torchvision's
+  Keypoint R-CNN encodes and decodes landmarks
 
 Pure PyTorch and vectorised; same signatures, box format (x1, y1, x2, y2) and results as
 torchvision; bad input raises ``ValueError`` saying what is wrong.
@@ -13,6 +15,7 @@ torchvision; bad input raises ``ValueError`` saying what is wrong.
 from .align import bilinear_interpolate, roi_align
 from .boxes import box_convert, box_iou, nms
 from .convolution import conv1x1, global_avg_pool
+from .keypoints import heatmaps_to_keypoints, keypoints_to_heatmap
 from .masks import mask_iou
 from .roi import roi_pool
 
@@ -22,6 +25,8 @@ __all__ = [
     "box_iou",
     "conv1x1",
     "global_avg_pool",
+    "heatmaps_to_keypoints",
+    "keypoints_to_heatmap",
     "mask_iou",
     "nms",
     "roi_align",

@@ -1,0 +1,73 @@
+"""The keypoint head's encoding and decoding (notebook 08), as torchvision's Keypoint R-CNN.
+
+A landmark (x, y) of an instance is learned as a *class* among the m x m cells of its RoI's
+heatmap: :func:`keypoints_to_heatmap` gives that cell's flat index (torchvision's
+``roi_heads.keypoints_to_heatmap``, the same results), and :func:`heatmaps_to_keypoints` maps a
+heatmap's arg-max cell back to the image (the centre of the cell; torchvision's version
+upsamples the heatmap to the box's size with bicubic interpolation first, which places the
+point within one cell of ours).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["heatmaps_to_keypoints", "keypoints_to_heatmap"]
+
+
+def _check_rois(rois: torch.Tensor, count: int, what: str) -> None:
+    if not isinstance(rois, torch.Tensor) or rois.dim() != 2 or rois.shape[-1] != 4:
+        raise ValueError(f"rois must be a float tensor (N, 4) of x1, y1, x2, y2, got {rois!r:.60}")
+    if len(rois) != count:
+        raise ValueError(f"got {len(rois)} rois for {count} {what}")
+
+
+def keypoints_to_heatmap(
+    keypoints: torch.Tensor, rois: torch.Tensor, heatmap_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each landmark's target cell in its RoI's ``heatmap_size`` x ``heatmap_size`` grid.
+
+    Args:
+        keypoints: (N, K, 3) x, y, visibility in image pixels (continuous coordinates).
+        rois: (N, 4) the box each instance's heatmap covers, x1, y1, x2, y2.
+        heatmap_size: m, the heatmap's side in cells.
+
+    Returns:
+        ``(targets, valid)``: (N, K) int64 flat cell index ``row * m + col`` (0 where not
+        valid) and (N, K) bool, True where the landmark is labelled (visibility > 0) and falls
+        inside the RoI. A landmark exactly on the right or bottom edge goes to the last cell.
+    """
+    if not isinstance(keypoints, torch.Tensor) or keypoints.dim() != 3 or keypoints.shape[-1] != 3:
+        raise ValueError("keypoints must be a tensor (N, K, 3) of x, y, visibility")
+    _check_rois(rois, len(keypoints), "instances")
+    if not isinstance(heatmap_size, int) or heatmap_size < 1:
+        raise ValueError(f"heatmap_size must be a positive int, got {heatmap_size!r}")
+    x1, y1, x2, y2 = (rois[:, i, None] for i in range(4))
+    x, y = keypoints[..., 0], keypoints[..., 1]
+    col = ((x - x1) * (heatmap_size / (x2 - x1))).floor().long()
+    row = ((y - y1) * (heatmap_size / (y2 - y1))).floor().long()
+    col = torch.where(x == x2, heatmap_size - 1, col)
+    row = torch.where(y == y2, heatmap_size - 1, row)
+    inside = (col >= 0) & (col < heatmap_size) & (row >= 0) & (row < heatmap_size)
+    valid = inside & (keypoints[..., 2] > 0)
+    return torch.where(valid, row * heatmap_size + col, 0), valid
+
+
+def heatmaps_to_keypoints(logits: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+    """Decode heatmaps: the arg-max cell of each landmark's map, mapped back into the image.
+
+    Args:
+        logits: (N, K, m, m) one heatmap per landmark per instance (logits or probabilities).
+        rois: (N, 4) the boxes the heatmaps cover.
+
+    Returns:
+        (N, K, 2) x, y: the centre of the arg-max cell, ``x1 + (col + 0.5) * (x2 - x1) / m``.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
+        raise ValueError("logits must be a tensor (N, K, m, m)")
+    _check_rois(rois, len(logits), "heatmaps")
+    n, k, rows, cols = logits.shape
+    best = logits.reshape(n, k, rows * cols).argmax(-1)
+    cell = torch.stack([best % cols, best // cols], -1).to(rois.dtype) + 0.5  # (col, row)
+    size = torch.stack([(rois[:, 2] - rois[:, 0]) / cols, (rois[:, 3] - rois[:, 1]) / rows], -1)
+    return rois[:, None, :2] + cell * size[:, None, :]
