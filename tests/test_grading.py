@@ -70,6 +70,13 @@ WRONG_FIRST = {
     "07_instance_segmentation": "def mask_iou(masks1, masks2):\n"
     "    a, b = masks1.flatten(1).float(), masks2.flatten(1).float()\n"
     "    return (a @ b.T) / (a.sum(1)[:, None] + b.sum(1)[None, :]).clamp(min=1)  # no - inter\n",
+    "08_pose_estimation": "def keypoints_to_heatmap(keypoints, rois, heatmap_size):\n"
+    "    m = heatmap_size\n"
+    "    x1, y1, x2, y2 = (rois[:, i, None] for i in range(4))\n"
+    "    col = ((keypoints[..., 0] - x1) * m / (x2 - x1)).floor().long()\n"
+    "    row = ((keypoints[..., 1] - y1) * m / (y2 - y1)).floor().long()\n"
+    "    valid = (col >= 0) & (col < m) & (row >= 0) & (row < m) & (keypoints[..., 2] > 0)\n"
+    "    return torch.where(valid, col * m + row, 0), valid  # rows and columns swapped\n",
 }
 
 
