@@ -164,6 +164,8 @@ def test_oks_by_hand():
     unlabelled = target.clone()
     unlabelled[..., 2] = 0
     assert metrics.object_keypoint_similarity(pred, unlabelled, areas).eq(0).all()
+    with pytest.raises(ValueError, match="areas must be"):
+        metrics.object_keypoint_similarity(pred, target, torch.ones(2))
 
 
 def random_people(seed, n_images=6, k=5):
@@ -264,6 +266,10 @@ def test_match_people_pairs_each_person_once():
     nobody = [{k: v[:0] for k, v in p.items()} for p in perfect]
     pred, target, boxes = metrics.match_people(nobody, targets)
     assert pred.isnan().all() and metrics.pck(pred, target, boxes) == 0
+    with pytest.raises(ValueError, match=r"preds\[0\] has no \['keypoints'\]"):
+        metrics.match_people(
+            [{"boxes": p["boxes"], "scores": p["scores"]} for p in perfect], targets
+        )
 
 
 # ---------------------------------------------------------------- the model and the figure

@@ -24,6 +24,9 @@ from .matching import greedy_assignment
 
 __all__ = ["box_area", "match_people", "object_keypoint_similarity", "pck"]
 
+_PRED_KEYS = ("boxes", "scores", "keypoints")
+_TARGET_KEYS = ("boxes", "keypoints")
+
 
 def box_area(boxes: torch.Tensor) -> torch.Tensor:
     """(N,) areas of (N, 4) x1, y1, x2, y2 boxes."""
@@ -91,6 +94,10 @@ def object_keypoint_similarity(
         (P, G) in [0, 1]; 0 for a target with no labelled landmark.
     """
     _check_keypoints(pred, target)
+    if areas.shape != (len(target),):
+        raise ValueError(
+            f"areas must be a ({len(target)},) tensor, one per target, got {areas!r:.60}"
+        )
     sig = torch.as_tensor(sigmas, dtype=torch.float64).expand(target.shape[1])
     d2 = (pred[:, None, :, :2].double() - target[None, :, :, :2].double()).pow(2).sum(-1)
     scale = 2 * areas.double()[None, :, None] * (2 * sig) ** 2 + torch.finfo(torch.float64).eps
@@ -114,7 +121,11 @@ def match_people(
     if len(preds) != len(targets):
         raise ValueError(f"got {len(preds)} predictions for {len(targets)} images")
     paired, kept, boxes = [], [], []
-    for pred, target in zip(preds, targets, strict=True):
+    for i, (pred, target) in enumerate(zip(preds, targets, strict=True)):
+        for kind, item, keys in (("preds", pred, _PRED_KEYS), ("targets", target, _TARGET_KEYS)):
+            missing = [k for k in keys if k not in item]
+            if missing:
+                raise ValueError(f"{kind}[{i}] has no {missing}; expected keys {list(keys)}")
         gt_kps, gt_boxes = torch.as_tensor(target["keypoints"]), torch.as_tensor(target["boxes"])
         order = torch.argsort(torch.as_tensor(pred["scores"]), descending=True, stable=True)
         det_boxes = torch.as_tensor(pred["boxes"])[order].float()
