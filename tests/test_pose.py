@@ -144,6 +144,8 @@ def test_pck_by_hand():
     # landmark 0: 9.9 <= 10 correct; 1: 10 (6-8-10) correct at the boundary; 2: not labelled;
     # 3: 11 > 10 wrong -> 2 of 3
     assert metrics.pck(pred, target, boxes) == pytest.approx(2 / 3)
+    near = metrics.within_radius(pred, target, boxes)  # labelled or not
+    assert near.tolist() == [[True, True, False, False]]
     per = metrics.pck(pred, target, boxes, per_keypoint=True)
     assert per[:2].tolist() == [1.0, 1.0] and per[2].isnan() and per[3] == 0
     assert metrics.pck(pred, target, boxes, alpha=0.2) == 1.0

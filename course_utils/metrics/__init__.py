@@ -12,7 +12,7 @@ from .detection import (
     coco_mean_average_precision,
     mean_average_precision,
 )
-from .keypoints import box_area, match_people, object_keypoint_similarity, pck
+from .keypoints import box_area, match_people, object_keypoint_similarity, pck, within_radius
 from .labels import (
     accuracy,
     boundary_iou,
@@ -39,4 +39,5 @@ __all__ = [
     "object_keypoint_similarity",
     "pck",
     "per_class_iou",
+    "within_radius",
 ]

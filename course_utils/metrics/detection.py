@@ -125,26 +125,21 @@ def mean_average_precision(
         p_scores = _field(pred, "scores", i, "preds").float()
         if iou_type == "bbox":
             p_items = _field(pred, "boxes", i, "preds").float()
-            t_items = _field(target, "boxes", i, "targets").float()
-            overlap = box_iou
+            overlaps = box_iou(p_items, _field(target, "boxes", i, "targets").float())
         elif iou_type == "segm":
             p_items = _field(pred, "masks", i, "preds")
             t_items = _field(target, "masks", i, "targets")
             p_items = (p_items.squeeze(1) > 0.5) if p_items.is_floating_point() else p_items
             p_items = p_items.reshape(-1, *p_items.shape[-2:])
-            t_items = t_items.reshape(-1, *t_items.shape[-2:])
-            overlap = mask_iou
-        else:  # OKS needs each object's area: carried as a fourth column of its keypoints
+            overlaps = mask_iou(p_items, t_items.reshape(-1, *t_items.shape[-2:]))
+        else:  # OKS, scaled by each object's box area
             p_items = _field(pred, "keypoints", i, "preds").float()
             t_items = _field(target, "keypoints", i, "targets").float()
             area = box_area(_field(target, "boxes", i, "targets").float())
-            t_items = torch.cat([t_items, area[:, None, None].expand(-1, t_items.shape[1], 1)], 2)
-
-            def overlap(p, t):
-                return object_keypoint_similarity(p, t[..., :3], t[:, 0, 3], oks_sigmas)
-
+            overlaps = object_keypoint_similarity(p_items, t_items, area, oks_sigmas)
         if not (len(p_labels) == len(p_scores) == len(p_items)):
             raise ValueError(f"preds[{i}]: labels, scores and {iou_type} items differ in length")
+        overlaps = torch.nan_to_num(overlaps, nan=0.0)  # every detection with every object
         for c in torch.cat([p_labels, t_labels]).unique().tolist():
             det = (p_labels == c).nonzero().flatten()
             det = det[torch.argsort(p_scores[det], descending=True, stable=True)]
@@ -152,7 +147,7 @@ def mean_average_precision(
                 det = det[:_COCO_MAX_DETECTIONS]
             gt = (t_labels == c).nonzero().flatten()
             num_gt[c] = num_gt.get(c, 0) + len(gt)
-            iou = torch.nan_to_num(overlap(p_items[det], t_items[gt]), nan=0.0)
+            iou = overlaps[det][:, gt]
             scores_by_class.setdefault(c, []).append(p_scores[det])
             hits_by_class.setdefault(c, []).append(match_detections(iou, iou_threshold))
     per_class, curves = {}, {}

@@ -22,7 +22,7 @@ import torch
 from ..ops.boxes import box_iou
 from .matching import greedy_assignment
 
-__all__ = ["box_area", "match_people", "object_keypoint_similarity", "pck"]
+__all__ = ["box_area", "match_people", "object_keypoint_similarity", "pck", "within_radius"]
 
 _PRED_KEYS = ("boxes", "scores", "keypoints")
 _TARGET_KEYS = ("boxes", "keypoints")
@@ -40,6 +40,16 @@ def _check_keypoints(pred: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError("predicted keypoints must be a tensor (N, K, 2) or (N, K, 3)")
     if pred.shape[1] != target.shape[1]:
         raise ValueError(f"{pred.shape[1]} predicted landmarks for {target.shape[1]} targets")
+
+
+def within_radius(
+    pred: torch.Tensor, target: torch.Tensor, boxes: torch.Tensor, alpha: float = 0.1
+) -> torch.Tensor:
+    """(N, K) bool: each prediction lies within ``alpha * max(box width, box height)`` of its
+    target landmark, labelled or not (NaN predictions are never within). PCK's rule."""
+    size = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    distance = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
+    return distance <= alpha * size[:, None]  # NaN compares False
 
 
 def pck(
@@ -66,9 +76,7 @@ def pck(
         raise ValueError(f"got {len(pred)} predictions, {len(target)} targets, {len(boxes)} boxes")
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
-    size = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    distance = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
-    correct = distance <= alpha * size[:, None]  # NaN compares False: a miss is wrong
+    correct = within_radius(pred, target, boxes, alpha)
     labelled = target[..., 2] > 0
     hits = (correct & labelled).sum(0).double()
     counts = labelled.sum(0).double()
