@@ -14,6 +14,9 @@ Split by role, the way torchvision is:
 - ``train``: one small fit/evaluate loop with progress bars and a history
 - ``viz``: figures (image grids, boxes, masks, label maps, curves, confusion matrices)
 - ``checks``: what the exercise check cells call
+- ``widgets``: the ipywidgets explorers (each has a static twin in ``viz``)
+- ``pretrained``: torchvision's pretrained models on real photos (optional cells, downloads)
+- ``grading``: releasing the student versions and grading submissions with nbval
 """
 
 __version__ = "0.1.0"
