@@ -18,6 +18,7 @@ from torchvision.utils import draw_segmentation_masks
 
 __all__ = [
     "draw_detections",
+    "draw_iou",
     "draw_roi_sampling",
     "label_colors",
     "overlay_label_map",
@@ -331,6 +332,37 @@ def anchors_at(sizes: Sequence[float], aspect_ratios: Sequence[float], centre) -
             w, h = s / a**0.5, s * a**0.5
             boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
     return torch.tensor(boxes, dtype=torch.float32)
+
+
+def draw_iou(box_a, box_b, size: int = 64, ax=None):
+    """Two xyxy boxes on a ``size`` x ``size`` canvas, their intersection filled, and the IoU
+    with its two areas in the title (the static twin of ``widgets.iou_explorer``)."""
+    a, b = (torch.as_tensor(box, dtype=torch.float32).reshape(4) for box in (box_a, box_b))
+    for name, box in (("box_a", a), ("box_b", b)):
+        if not bool((box[2:] >= box[:2]).all()):
+            raise ValueError(f"{name} must be xyxy with x2 >= x1 and y2 >= y1, got {box.tolist()}")
+    top_left, bottom_right = torch.max(a[:2], b[:2]), torch.min(a[2:], b[2:])
+    inter_wh = (bottom_right - top_left).clamp(min=0)
+    inter = float(inter_wh.prod())
+    union = float((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod()) - inter
+    iou = inter / union if union > 0 else 0.0
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    if inter > 0:
+        x, y = top_left.tolist()
+        w, h = inter_wh.tolist()
+        ax.add_patch(Rectangle((x, y), w, h, color="tab:purple", alpha=0.45, linewidth=0))
+    for box, colour, label in ((a, "tab:blue", "A"), (b, "tab:red", "B")):
+        x1, y1, x2, y2 = box.tolist()
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=2))
+        ax.text(x1 + 0.5, y1 + 0.5, label, color=colour, va="top", fontsize=9, weight="bold")
+    ax.set_xlim(0, size)
+    ax.set_ylim(size, 0)  # image coordinates: y grows downwards
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (pixels)")
+    ax.set_ylabel("y (pixels)")
+    ax.set_title(f"IoU = {inter:.0f} / {union:.0f} = {iou:.2f}", fontsize=9)
+    return ax.figure
 
 
 def draw_anchors(image, anchors, stride: int | None = None, ax=None):

@@ -13,13 +13,25 @@ import matplotlib.pyplot as plt
 from . import viz
 from .ops.boxes import nms
 
-__all__ = ["anchor_explorer", "nms_explorer", "roi_align_explorer"]
+__all__ = ["anchor_explorer", "iou_explorer", "nms_explorer", "roi_align_explorer"]
 
 
 def _interact(function, **controls):
     import ipywidgets  # imported here: the rest of course_utils does not need it
 
     return ipywidgets.interact(function, **controls)
+
+
+def iou_explorer(box_a=(12, 14, 40, 42), size: int = 64):
+    """Box A fixed, sliders for box B's position and size: the intersection, union and IoU."""
+    x1, y1, x2, y2 = (float(v) for v in box_a)
+
+    def show(x=24, y=22, width=28, height=28):
+        fig, ax = plt.subplots(figsize=(3.5, 3.5))
+        viz.draw_iou((x1, y1, x2, y2), (x, y, x + width, y + height), size=size, ax=ax)
+        plt.show()
+
+    return _interact(show, x=(0, size - 1), y=(0, size - 1), width=(1, size), height=(1, size))
 
 
 def nms_explorer(image, boxes, scores, labels=None, class_names: Sequence[str] | None = None):

@@ -5,7 +5,7 @@ import torch
 import torchvision.ops as tvo
 from torchvision.models.detection._utils import BoxCoder
 
-from course_utils import detection, models, train
+from course_utils import detection, models, ops, train, viz
 from course_utils.datasets import ShapesScenes, detection_collate
 
 
@@ -189,3 +189,20 @@ def test_explorers_build_their_widgets():
     assert widgets.nms_explorer(image, boxes, torch.tensor([0.9, 0.8, 0.7])) is not None
     assert widgets.anchor_explorer(image, stride=4) is not None
     assert widgets.roi_align_explorer(torch.rand(6, 9)) is not None
+    assert widgets.iou_explorer() is not None
+
+
+@pytest.mark.parametrize(
+    "box_b", [(24, 22, 52, 50), (12, 14, 40, 42), (50, 50, 60, 60), (20, 20, 30, 30), (5, 5, 5, 9)]
+)
+def test_draw_iou_titles_the_iou_that_box_iou_computes(box_b):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    box_a = (12, 14, 40, 42)
+    fig = viz.draw_iou(box_a, box_b)
+    a, b = torch.tensor([box_a], dtype=torch.float32), torch.tensor([box_b], dtype=torch.float32)
+    iou = float(ops.box_iou(a, b).nan_to_num())
+    assert fig.axes[0].get_title().endswith(f"= {iou:.2f}")
+    with pytest.raises(ValueError, match="box_b must be xyxy"):
+        viz.draw_iou(box_a, (10, 10, 5, 20))
