@@ -71,11 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         "--total-timeout", type=float, default=1800, help="seconds per submission (default 1800)"
     )
     grd.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="for a folder: grade this many submissions at a time (default 1)",
+    )
+    grd.add_argument(
         "--exercises-only",
         action="store_true",
         help="run only the setup, exercise and check cells (faster)",
     )
     args = parser.parse_args(argv)
+    if args.command == "grade" and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
     try:
         if args.command == "release":
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.submission.is_dir():
             if args.reference is not None:
                 options["reference"] = args.reference
-            reports = grade_folder(args.submission, **options)
+            reports = grade_folder(args.submission, jobs=args.jobs, **options)
             if not reports:
                 raise NotebookError(f"no .ipynb files in {args.submission}")
         elif args.submission.is_file():

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -423,7 +424,16 @@ def _result(ex: Exercise, where: tuple[int, int], cells, verdicts, failures) -> 
     return ExerciseResult(ex.number, ex.name, False, message)
 
 
-def grade_folder(folder: str | Path, **options) -> list[Report]:
-    """Grade every ``.ipynb`` in ``folder`` (not recursive); one bad file never stops the rest."""
-    folder = Path(folder)
-    return [grade_submission(path, **options) for path in sorted(folder.glob("*.ipynb"))]
+def grade_folder(folder: str | Path, jobs: int = 1, **options) -> list[Report]:
+    """Grade every ``.ipynb`` in ``folder`` (not recursive); one bad file never stops the rest.
+
+    ``jobs`` submissions are graded at a time (each in its own kernel); the reports come back
+    in file-name order either way. ``options`` are :func:`grade_submission`'s.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    paths = sorted(Path(folder).glob("*.ipynb"))
+    if jobs == 1:
+        return [grade_submission(path, **options) for path in paths]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the work runs in subprocesses
+        return list(pool.map(lambda path: grade_submission(path, **options), paths))
