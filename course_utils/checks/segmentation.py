@@ -12,10 +12,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.classification import (
-    multiclass_confusion_matrix,
-    multiclass_jaccard_index,
-)
 
 from ..models.segmentation import UNetUp
 from .core import Case, compare_modules, compare_tensors, randomize_batch_norms, report, run_cases
@@ -56,6 +52,8 @@ def check_confusion_matrix(fn: Callable) -> None:
     ``cm[t, p]`` counts positions of true class t predicted as p; compared with torchmetrics'
     ``multiclass_confusion_matrix``.
     """
+    from torchmetrics.functional import classification as tm  # slow import: only when checking
+
     g = torch.Generator().manual_seed(505)
     cases: list[Case] = [
         (
@@ -76,7 +74,7 @@ def check_confusion_matrix(fn: Callable) -> None:
         ("ignore_index=0: background pixels are not counted", (2, 6, 6), 4, (), 0),
     ]:
         pred, target = _random_maps(g, shape, c, drop, ignore if ignore == 255 else None)
-        expected = multiclass_confusion_matrix(pred, target, c, ignore_index=ignore)
+        expected = tm.multiclass_confusion_matrix(pred, target, c, ignore_index=ignore)
         args = (pred, target, c) if ignore is None else (pred, target, c, ignore)
         cases.append((desc, args, expected))
     report(run_cases("confusion_matrix", fn, cases, compare_tensors))
@@ -102,6 +100,8 @@ def check_mean_iou(fn: Callable) -> None:
     Hand-made cases (worked out above) and random maps compared with torchmetrics'
     ``multiclass_jaccard_index`` (macro average, which also leaves absent classes out).
     """
+    from torchmetrics.functional import classification as tm  # slow import: only when checking
+
     g = torch.Generator().manual_seed(606)
     ignored = _T.clone()
     ignored[1, 1] = 255  # one of class 2's pixels becomes "unlabelled"
@@ -123,7 +123,9 @@ def check_mean_iou(fn: Callable) -> None:
         ("random label maps 2x6x6, 3 classes, ignore_index=255", (2, 6, 6), 3, (), 255),
     ]:
         pred, target = _random_maps(g, shape, c, drop, ignore)
-        expected = multiclass_jaccard_index(pred, target, c, average="macro", ignore_index=ignore)
+        expected = tm.multiclass_jaccard_index(
+            pred, target, c, average="macro", ignore_index=ignore
+        )
         args = (pred, target, c) if ignore is None else (pred, target, c, ignore)
         cases.append((desc, args, expected.item()))
     report(run_cases("mean_iou", fn, cases, _compare_float))
