@@ -9,3 +9,43 @@ def pytest_configure(config):
     path = getattr(config.option, "nbval_sanitize_with", None)
     if path and not os.path.isabs(path):
         config.option.nbval_sanitize_with = str(config.rootpath / path)
+
+    # `pytest -n N` (pyproject's default) runs N workers at once: share the cores between them
+    # (and the kernels and graders they start), or N processes each use every core and fight.
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the longest files first (notebooks, then the grading tests), so that with several
+    workers the suite does not end waiting for one slow notebook."""
+
+    def rank(item):
+        path = str(item.path)
+        return 0 if path.endswith(".ipynb") else 1 if "test_grading" in path else 2
+
+    items.sort(key=rank)  # stable: each file's own order is kept
+
+
+_seconds_per_file: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    _seconds_per_file[path] = _seconds_per_file.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Seconds per test file and notebook (set-up, calls and tear-down; with several workers
+    they overlap, so they add up to more than the wall time): the README's timing table."""
+    if not _seconds_per_file:
+        return
+    terminalreporter.section("seconds per file")
+    for path, seconds in sorted(_seconds_per_file.items(), key=lambda kv: -kv[1]):
+        if seconds >= 1:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {path}")

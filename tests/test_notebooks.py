@@ -134,6 +134,7 @@ def test_no_download_outside_skipped_cells(notebook):
         if "# NBVAL_SKIP" in text or 'if "google.colab" in sys.modules' in text:
             continue
         assert "urlopen" not in text and "requests." not in text and "download=True" not in text
+        assert "show_on_photos(" not in text, "pretrained models only in # NBVAL_SKIP cells"
         for weights in re.findall(r"weights=([\w.\"']+)", text):
             assert weights == "None", f"pretrained weights outside a # NBVAL_SKIP cell: {weights}"
 
@@ -159,3 +160,19 @@ def test_later_cells_use_the_course_utils_twin_not_the_answer(notebook):
                 assert not call.search(source(other)), (
                     f"cell {j} calls the answer {match.group(1)}()"
                 )
+
+
+PRETRAINED = {"04": "classification", "06": "detection", "07": "instance", "08": "keypoints"}
+
+
+@pytest.mark.parametrize("number", list(PRETRAINED))
+def test_a_pretrained_model_on_photos_when_asked(number):
+    """The optional real-photo cell: skipped by the tests, downloads only on Colab, and (run
+    offline when the notebook was committed) printed one line."""
+    (path,) = [p for p in NOTEBOOKS if p.name.startswith(number)]
+    cells = [c for c in code_cells(load(path)) if "show_on_photos(" in source(c)]
+    assert len(cells) == 1
+    text = source(cells[0])
+    assert text.startswith("# NBVAL_SKIP\n")
+    assert f'show_on_photos("{PRETRAINED[number]}", download=env.in_colab())' in text
+    assert printed(cells[0]).count("\n") <= 1  # offline: one line; with the weights: a figure

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +44,13 @@ def test_pyproject_gives_ranges_not_pins():
     text = (ROOT / "pyproject.toml").read_text()
     deps = re.search(r"dependencies = \[(.*?)\]", text, re.S).group(1)
     assert '"torch>=' in deps and '"torchvision>=' in deps and "==" not in deps
+
+
+def test_ruff_check_and_format_are_clean():
+    """course_utils, tests, benchmarks and the notebooks' code (ruff reads .ipynb); see
+    pyproject.toml for the rules and the few that notebooks relax."""
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"ruff {' '.join(args)}:\n{done.stdout}{done.stderr}"
