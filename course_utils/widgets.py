@@ -16,10 +16,22 @@ from .ops.boxes import nms
 __all__ = ["anchor_explorer", "iou_explorer", "nms_explorer", "roi_align_explorer"]
 
 
-def _interact(function, **controls):
-    import ipywidgets  # imported here: the rest of course_utils does not need it
+#: What a reader without a kernel sees in place of the sliders (GitHub shows a widget's text).
+PLACEHOLDER = "[an explorer with sliders: run this cell in JupyterLab or Colab to use it]"
 
-    return ipywidgets.interact(function, **controls)
+
+def _interact(function, **controls):
+    """Show ``function``'s output under sliders (as ``ipywidgets.interact``) and return them."""
+    import ipywidgets  # imported here: the rest of course_utils does not need it
+    from IPython.display import display
+
+    widget = ipywidgets.interactive(function, **controls)  # draws the first figure
+    bundle = getattr(widget, "_repr_mimebundle_", None)
+    if callable(bundle):  # ipywidgets 8: replace the "interactive(children=..." text
+        display({**bundle(), "text/plain": PLACEHOLDER}, raw=True)
+    else:  # ipywidgets 7 (Colab's) displays itself
+        display(widget)
+    return widget
 
 
 def iou_explorer(box_a=(12, 14, 40, 42), size: int = 64):

@@ -192,6 +192,21 @@ def test_explorers_build_their_widgets():
     assert widgets.iou_explorer() is not None
 
 
+def test_an_explorer_shows_a_placeholder_where_no_kernel_runs(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    from course_utils import widgets
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    slider = widgets.iou_explorer()
+    (bundle,) = shown
+    assert bundle["text/plain"] == widgets.PLACEHOLDER
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == slider.model_id
+
+
 @pytest.mark.parametrize(
     "box_b", [(24, 22, 52, 50), (12, 14, 40, 42), (50, 50, 60, 60), (20, 20, 30, 30), (5, 5, 5, 9)]
 )
