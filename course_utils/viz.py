@@ -337,10 +337,12 @@ def anchors_at(sizes: Sequence[float], aspect_ratios: Sequence[float], centre) -
 def draw_iou(box_a, box_b, size: int = 64, ax=None):
     """Two xyxy boxes on a ``size`` x ``size`` canvas, their intersection filled, and the IoU
     with its two areas in the title (the static twin of ``widgets.iou_explorer``)."""
-    a, b = (torch.as_tensor(box, dtype=torch.float32).reshape(4) for box in (box_a, box_b))
+    a, b = (torch.as_tensor(box, dtype=torch.float32) for box in (box_a, box_b))
     for name, box in (("box_a", a), ("box_b", b)):
-        if not bool((box[2:] >= box[:2]).all()):
-            raise ValueError(f"{name} must be xyxy with x2 >= x1 and y2 >= y1, got {box.tolist()}")
+        if box.shape != (4,) or not bool((box[2:] >= box[:2]).all()):
+            raise ValueError(
+                f"{name} must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1, got {box.tolist()}"
+            )
     top_left, bottom_right = torch.max(a[:2], b[:2]), torch.min(a[2:], b[2:])
     inter_wh = (bottom_right - top_left).clamp(min=0)
     inter = float(inter_wh.prod())

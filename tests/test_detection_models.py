@@ -219,5 +219,7 @@ def test_draw_iou_titles_the_iou_that_box_iou_computes(box_b):
     a, b = torch.tensor([box_a], dtype=torch.float32), torch.tensor([box_b], dtype=torch.float32)
     iou = float(ops.box_iou(a, b).nan_to_num())
     assert fig.axes[0].get_title().endswith(f"= {iou:.2f}")
-    with pytest.raises(ValueError, match="box_b must be xyxy"):
+    with pytest.raises(ValueError, match=r"box_b must be \(x1, y1, x2, y2\)"):
         viz.draw_iou(box_a, (10, 10, 5, 20))
+    with pytest.raises(ValueError, match=r"box_a must be \(x1, y1, x2, y2\)"):
+        viz.draw_iou((1, 2, 3), box_b)
