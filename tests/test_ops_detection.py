@@ -22,6 +22,7 @@ def test_box_iou_equals_torchvision(n, m, seed):
     g = torch.Generator().manual_seed(seed)
     a, b = random_boxes(g, n), random_boxes(g, m)
     torch.testing.assert_close(ops.box_iou(a, b), tvo.box_iou(a, b), equal_nan=True)
+    torch.testing.assert_close(ops.box_area(a), tvo.box_area(a))
 
 
 def test_box_iou_by_hand():

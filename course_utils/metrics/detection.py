@@ -108,6 +108,18 @@ def mean_average_precision(
         ``{"map": float, "per_class": {label: AP}, "curves": {label: (precision, recall)}}``.
         Classes without ground truth are left out (their detections cannot be scored).
     """
+    matches = _match_all(preds, targets, (iou_threshold,), iou_type, interpolation, oks_sigmas)
+    return _summarize(*matches, 0, interpolation)
+
+
+def _match_all(preds, targets, thresholds, iou_type, interpolation, oks_sigmas):
+    """Every image's detections matched to its objects, class by class, at each threshold.
+
+    The overlaps (box IoU, mask IoU or OKS) of an image are computed once, for all thresholds.
+    Returns ``(scores, hits, num_gt)``: per class, the detections' scores (one tensor per
+    image), their true-positive flags per threshold (``hits[c][t]``, one tensor per image),
+    and the number of objects.
+    """
     if iou_type not in ("bbox", "segm", "keypoints"):
         raise ValueError(f'iou_type must be "bbox", "segm" or "keypoints", got {iou_type!r}')
     if interpolation not in ("voc", "coco"):
@@ -115,7 +127,7 @@ def mean_average_precision(
     if len(preds) != len(targets):
         raise ValueError(f"got {len(preds)} predictions for {len(targets)} images")
     scores_by_class: dict[int, list[torch.Tensor]] = {}
-    hits_by_class: dict[int, list[torch.Tensor]] = {}
+    hits_by_class: dict[int, list[list[torch.Tensor]]] = {}
     num_gt: dict[int, int] = {}
     for i, (pred, target) in enumerate(zip(preds, targets, strict=True)):
         p_labels, t_labels = (
@@ -149,13 +161,20 @@ def mean_average_precision(
             num_gt[c] = num_gt.get(c, 0) + len(gt)
             iou = overlaps[det][:, gt]
             scores_by_class.setdefault(c, []).append(p_scores[det])
-            hits_by_class.setdefault(c, []).append(match_detections(iou, iou_threshold))
+            hits = hits_by_class.setdefault(c, [[] for _ in thresholds])
+            for at_threshold, threshold in zip(hits, thresholds, strict=True):
+                at_threshold.append(match_detections(iou, threshold))
+    return scores_by_class, hits_by_class, num_gt
+
+
+def _summarize(scores_by_class, hits_by_class, num_gt, t: int, interpolation: str) -> dict:
+    """The AP of every class with objects, and their mean, at the ``t``-th threshold."""
     per_class, curves = {}, {}
     for c in sorted(num_gt):
         if num_gt[c] == 0:
             continue
         ap, precision, recall = average_precision(
-            torch.cat(scores_by_class[c]), torch.cat(hits_by_class[c]), num_gt[c], interpolation
+            torch.cat(scores_by_class[c]), torch.cat(hits_by_class[c][t]), num_gt[c], interpolation
         )
         per_class[c], curves[c] = ap, (precision, recall)
     mean = sum(per_class.values()) / len(per_class) if per_class else float("nan")
@@ -163,12 +182,14 @@ def mean_average_precision(
 
 
 def coco_mean_average_precision(
-    preds: Sequence[dict], targets: Sequence[dict], iou_type: str = "bbox", **kwargs
+    preds: Sequence[dict],
+    targets: Sequence[dict],
+    iou_type: str = "bbox",
+    oks_sigmas: float | Sequence[float] = 0.07,
 ) -> float:
     """COCO's headline number: mAP with 101-point interpolation, averaged over the IoU (or
-    OKS) thresholds 0.50, 0.55, ..., 0.95 ("mAP@[.5:.95]"). ``**kwargs``: ``oks_sigmas``."""
+    OKS) thresholds 0.50, 0.55, ..., 0.95 ("mAP@[.5:.95]"); the overlaps are computed once."""
     thresholds = [0.5 + 0.05 * i for i in range(10)]
-    return sum(
-        mean_average_precision(preds, targets, t, iou_type, "coco", **kwargs)["map"]
-        for t in thresholds
-    ) / len(thresholds)
+    matches = _match_all(preds, targets, thresholds, iou_type, "coco", oks_sigmas)
+    maps = [_summarize(*matches, t, "coco")["map"] for t in range(len(thresholds))]
+    return sum(maps) / len(maps)

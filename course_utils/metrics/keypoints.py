@@ -19,18 +19,13 @@ from collections.abc import Sequence
 
 import torch
 
-from ..ops.boxes import box_iou
+from ..ops.boxes import box_area, box_iou
 from .matching import greedy_assignment
 
 __all__ = ["box_area", "match_people", "object_keypoint_similarity", "pck", "within_radius"]
 
 _PRED_KEYS = ("boxes", "scores", "keypoints")
 _TARGET_KEYS = ("boxes", "keypoints")
-
-
-def box_area(boxes: torch.Tensor) -> torch.Tensor:
-    """(N,) areas of (N, 4) x1, y1, x2, y2 boxes."""
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
 def _check_keypoints(pred: torch.Tensor, target: torch.Tensor) -> None:

@@ -13,7 +13,7 @@ torchvision; bad input raises ``ValueError`` saying what is wrong.
 """
 
 from .align import bilinear_interpolate, roi_align
-from .boxes import box_convert, box_iou, nms
+from .boxes import box_area, box_convert, box_iou, nms
 from .convolution import conv1x1, global_avg_pool
 from .keypoints import heatmaps_to_keypoints, keypoints_to_heatmap
 from .masks import mask_iou
@@ -21,6 +21,7 @@ from .roi import roi_pool
 
 __all__ = [
     "bilinear_interpolate",
+    "box_area",
     "box_convert",
     "box_iou",
     "conv1x1",

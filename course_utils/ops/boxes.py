@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["box_convert", "box_iou", "check_boxes", "nms"]
+__all__ = ["box_area", "box_convert", "box_iou", "check_boxes", "nms"]
 
 _FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -52,6 +52,11 @@ def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
     return torch.stack([a, b, c, d], dim=1)
 
 
+def box_area(boxes: torch.Tensor) -> torch.Tensor:
+    """(N,) areas of (N, 4) xyxy boxes, as ``torchvision.ops.box_area``."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """Intersection over union of every pair: (N, 4) and (M, 4) xyxy boxes -> (N, M).
 
@@ -60,8 +65,7 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """
     check_boxes(boxes1, "boxes1")
     check_boxes(boxes2, "boxes2")
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
+    area1, area2 = box_area(boxes1), box_area(boxes2)
     top_left = torch.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
     bottom_right = torch.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
     wh = (bottom_right - top_left).clamp(min=0)
