@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+
+from .progress import progress_bar
 
 __all__ = ["History", "detect", "evaluate", "fit", "fit_detector", "predict"]
 
@@ -127,8 +128,8 @@ def fit(
     device = device or next(model.parameters()).device
     history = History()
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress)
-    for _ in bar:
+    bar = progress_bar(epochs, desc, unit="epoch", disable=not progress)
+    for _ in range(epochs):
         model.train()
         total_loss, correct, seen, positions = 0.0, 0, 0, 0
         for batch in train_loader:
@@ -155,6 +156,7 @@ def fit(
             history.log(**{f"val_{name}": value for name, value in val.items()})
             postfix["val_acc"] = f"{val['accuracy']:.3f}"
         bar.set_postfix(postfix)
+        bar.update(1)
     bar.close()
     history.seconds = time.perf_counter() - start
     if progress:  # a plain line too: a saved notebook shows a progress widget only as text
@@ -208,7 +210,7 @@ def fit_detector(
     window: dict[str, float] = {}
     start = time.perf_counter()
     model.train()
-    bar = tqdm(total=iterations, desc=desc, disable=not progress)
+    bar = progress_bar(iterations, desc, unit="iteration", disable=not progress)
     done = 0
     while done < iterations:
         for images, targets in train_loader:

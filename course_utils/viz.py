@@ -24,6 +24,7 @@ __all__ = [
     "overlay_label_map",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_runs",
     "show_images",
     "show_label_map",
     "to_numpy_image",
@@ -268,13 +269,31 @@ def plot_history(history, keys: Sequence[str] | None = None, title: str | None =
         for k in ks:
             ax.plot([step * (i + 1) for i in range(len(curves[k]))], curves[k], marker=".", label=k)
         ax.set_xlabel(unit)
-        ax.set_ylabel("loss" if group == "loss" else "value")
+        names = {k.split("_", 1)[-1] for k in ks}  # "train_accuracy" -> "accuracy"
+        ax.set_ylabel("loss" if group == "loss" else " / ".join(sorted(names)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_runs(ax, x, runs, label: str | None = None, color=None, style: str = "-"):
+    """Several runs of one experiment (seeds) as their mean and, shaded, the range from the
+    lowest to the highest run at each x. ``runs``: (R, T) values, ``x``: T positions.
+    NaN values (a diverged run) are left out of the mean and the range. Returns the line."""
+    values = torch.as_tensor(runs, dtype=torch.float64)
+    if values.ndim != 2 or values.shape[1] != len(x):
+        raise ValueError(f"runs must be (runs, {len(x)}) values, got shape {tuple(values.shape)}")
+    finite = torch.isfinite(values)
+    low = torch.where(finite, values, torch.inf).amin(0)
+    high = torch.where(finite, values, -torch.inf).amax(0)
+    mean = torch.where(finite, values, 0).sum(0) / finite.sum(0).clamp(min=1)
+    mean[finite.sum(0) == 0] = torch.nan
+    (line,) = ax.plot(x, mean.numpy(), style, color=color, label=label)
+    ax.fill_between(x, low.numpy(), high.numpy(), color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
 
 
 def plot_confusion_matrix(

@@ -75,3 +75,40 @@ def test_bad_epochs_and_diverging_loss():
 
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         train.fit(model, loader, opt, epochs=3, loss_fn=diverged, progress=False)
+
+
+def test_progress_bar_outside_a_notebook_is_plain_tqdm(capsys):
+    from course_utils.progress import progress_bar
+
+    bar = progress_bar(3, "demo", unit="epoch")
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_a_notebook_bar_saves_its_final_state_as_text():
+    """In Jupyter the saved text of the widget is updated when the bar closes (not '0%')."""
+    from course_utils import progress
+
+    class Handle:
+        def update(self, bundle, raw):
+            self.bundle, self.raw = bundle, raw
+
+    class Bar:  # the parts of tqdm.notebook's bar that _NotebookBar uses
+        n, total, desc = 0, 12, "GAPNet"
+        container = type("Container", (), {"model_id": "abc"})()
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            pass
+
+    handle = Handle()
+    bar = progress._NotebookBar(Bar(), handle, "epoch")
+    for _ in range(12):
+        bar.update(1)
+    bar.close()
+    assert handle.raw and handle.bundle["text/plain"].startswith("GAPNet: 100% 12/12 epochs in ")
+    assert handle.bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == "abc"

@@ -63,3 +63,51 @@ def test_history_and_confusion_plots():
     assert isinstance(fig, Figure)
     with pytest.raises(ValueError, match="square"):
         viz.plot_confusion_matrix(torch.zeros(2, 3))
+
+
+def test_plot_runs_draws_the_mean_and_the_range_and_skips_nan():
+    fig, ax = plt.subplots()
+    runs = torch.tensor([[1.0, 2.0, 3.0], [3.0, float("nan"), 5.0]])
+    line = viz.plot_runs(ax, [1, 2, 3], runs, "runs")
+    np.testing.assert_allclose(line.get_ydata(), [2.0, 2.0, 4.0])  # NaN left out of the mean
+    (band,) = ax.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == 1.0 and ys.max() == 5.0
+    with pytest.raises(ValueError, match="runs must be"):
+        viz.plot_runs(ax, [1, 2], runs, "bad")
+
+
+def test_diagrams_write_the_layer_sizes_they_are_given():
+    from course_utils import diagrams
+
+    for fig, expected in [
+        (
+            diagrams.draw_inception(192, 64, 96, 128, 16, 32, 32),
+            ["1x1 conv, 96", "5x5 conv, 32", "256 channels"],
+        ),
+        (
+            diagrams.draw_inception(192, 64, 96, 128, 16, 32, 32, reduce=False),
+            ["416 channels", "3x3 max-pool"],
+        ),
+        (
+            diagrams.draw_residual_block("bottleneck", 64, stride=2, projection=True),
+            ["1x1 conv, 256", "/2"],
+        ),
+        (diagrams.draw_residual_block("basic", 32), ["3x3 conv, 32", "identity"]),
+        (diagrams.draw_resnet_stage(3, 128), ["block 3", "projection", "identity"]),
+    ]:
+        assert isinstance(fig, Figure)
+        texts = " | ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+        for piece in expected:
+            assert piece in texts, (piece, texts)
+    with pytest.raises(ValueError, match="kind must be"):
+        diagrams.draw_residual_block("wide")
+    with pytest.raises(ValueError, match="at least one block"):
+        diagrams.draw_resnet_stage(0)
+
+
+def test_plot_history_labels_accuracy_as_accuracy():
+    history = train.History()
+    history.log(train_loss=1.0, train_accuracy=0.5, val_accuracy=0.4)
+    fig = viz.plot_history(history)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
