@@ -241,6 +241,203 @@ class BottleneckNoShortcut(models.Bottleneck):
         return self.relu(self.bn3(self.conv3(out)))
 
 
+# ---------------------------------------------------------------- Inception (notebook 01)
+
+
+def inception_3a_macs_in_units():
+    return 303_365_120, 128_049_152  # multiply-adds, not millions
+
+
+def inception_3a_params_not_macs():
+    return 0.387, 0.164  # millions of parameters
+
+
+def inception_3a_flops():
+    return 2 * 303.4, 2 * 128.0  # FLOPs = 2 x multiply-adds
+
+
+def inception_3a_naive_without_1x1_branch():
+    return 303.4 - 9.6, 128.0
+
+
+def inception_3a_k_not_squared():
+    return 9.6 + 173.4 / 3 + 120.4 / 5, 128.0
+
+
+def inception_3a_reduced_without_pool_projection():
+    return 303.4, 128.0 - 4.8
+
+
+class InceptionLinearReductions(nn.Module):  # 1x1 reductions without their ReLU
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pp):
+        super().__init__()
+        conv = lambda i, o, k: nn.Sequential(nn.Conv2d(i, o, k, padding=k // 2))  # noqa: E731
+        self.branch1 = models.conv_relu(c_in, c1, 1)
+        self.branch2 = nn.Sequential(conv(c_in, c3r, 1), models.conv_relu(c3r, c3, 3))
+        self.branch3 = nn.Sequential(conv(c_in, c5r, 1), models.conv_relu(c5r, c5, 5))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), models.conv_relu(c_in, pp, 1))
+
+    def forward(self, x):
+        return torch.cat(
+            [b(x) for b in (self.branch1, self.branch2, self.branch3, self.branch4)], 1
+        )
+
+
+class InceptionProjectThenPool(InceptionLinearReductions):  # pool after the projection
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pp):
+        super().__init__(c_in, c1, c3r, c3, c5r, c5, pp)
+        ref = models.Inception(c_in, c1, c3r, c3, c5r, c5, pp)
+        self.branch2, self.branch3 = ref.branch2, ref.branch3
+        self.branch4 = nn.Sequential(nn.Identity(), ref.branch4[1])
+        self.pool = nn.MaxPool2d(3, 1, 1)
+
+    def forward(self, x):
+        b4 = self.pool(self.branch4(x))
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), b4], 1)
+
+
+class InceptionThreeByThreeForFive(nn.Module):  # torchvision's quirk: a 3x3 in the "5x5" branch
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pp):
+        super().__init__()
+        ref = models.Inception(c_in, c1, c3r, c3, c5r, c5, pp)
+        self.branch1, self.branch2, self.branch4 = ref.branch1, ref.branch2, ref.branch4
+        self.branch3 = nn.Sequential(models.conv_relu(c_in, c5r, 1), models.conv_relu(c5r, c5, 3))
+
+    def forward(self, x):
+        return torch.cat(
+            [b(x) for b in (self.branch1, self.branch2, self.branch3, self.branch4)], 1
+        )
+
+
+class InceptionWrongOrder(models.Inception):  # concatenated 1, 3, 2, 4
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch2(x), self.branch4(x)], 1)
+
+
+class InceptionNaivePool(models.Inception):  # the pool branch passes all channels through
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pp):
+        super().__init__(c_in, c1, c3r, c3, c5r, c5, pp)
+        self.branch4 = nn.MaxPool2d(3, 1, 1)
+
+
+class InceptionNoPaddingOnFive(models.Inception):  # the 5x5 branch shrinks H and W
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pp):
+        super().__init__(c_in, c1, c3r, c3, c5r, c5, pp)
+        self.branch3[1][0].padding = (1, 1)
+
+
+# ---------------------------------------------------------------- CAM (notebook 02)
+
+
+def cam_transposed_weight(features, weight):
+    return torch.einsum("kc,nkhw->nchw", weight, features)  # reads W as (K, C)
+
+
+def cam_spatial_means(features, weight):
+    return torch.einsum("ck,nk->nc", weight, features.mean((2, 3)))  # the scores, not maps
+
+
+def cam_relu(features, weight):
+    return ops.class_activation_maps(features, weight).relu()  # drops the negative evidence
+
+
+def cam_normalised(features, weight):
+    maps = ops.class_activation_maps(features, weight)
+    return maps / maps.flatten(2).amax(-1)[..., None, None].clamp(min=1e-6)
+
+
+def cam_divided_by_area(features, weight):
+    maps = ops.class_activation_maps(features, weight)
+    return maps / (features.shape[2] * features.shape[3])
+
+
+def cam_softmax_weights(features, weight):
+    return ops.class_activation_maps(features, weight.softmax(0))
+
+
+# ---------------------------------------------------------------- stacking 3x3 (notebook 04)
+
+
+def stack_field_3n(n, c):
+    return 3 * n, n * 9 * c * c
+
+
+def stack_field_2n_minus_1(n, c):
+    return 2 * n - 1, n * 9 * c * c
+
+
+def stack_field_power(n, c):
+    return 3**n, n * 9 * c * c
+
+
+def stack_weights_with_bias(n, c):
+    return 2 * n + 1, n * (9 * c * c + c)
+
+
+def stack_weights_linear_in_channels(n, c):
+    return 2 * n + 1, n * 9 * c
+
+
+def stack_weights_of_one_big_filter(n, c):
+    return 2 * n + 1, (2 * n + 1) ** 2 * c * c
+
+
+# ---------------------------------------------------------------- ResNet for CIFAR (notebook 04)
+
+
+class CifarNet(nn.Module):
+    """A configurable ResNetCIFAR, to write the wrong ones by changing one choice."""
+
+    first_stride, double, stem_bn, strided_blocks = 1, True, True, "first"
+
+    def __init__(self, block, n, width=16, num_classes=10, in_channels=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width) if self.stem_bn else nn.Identity()
+        c = width
+        for i in range(3):
+            w = width * 2**i if self.double else width
+            blocks = []
+            for j in range(n):
+                stride = (self.first_stride if i == 0 else 2) if j == 0 else 1
+                if self.strided_blocks == "all" and i > 0:
+                    stride = 2 if j < 1 else 1
+                blocks.append(block(c, w, stride))
+                c = w
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(x.mean((2, 3)))
+
+
+class CifarNetFirstStageStrided(CifarNet):
+    first_stride = 2
+
+
+class CifarNetNoDoubling(CifarNet):
+    double = False
+
+
+class CifarNetNoStemBatchNorm(CifarNet):
+    stem_bn = False
+
+
+class CifarNetMaxInsteadOfAverage(CifarNet):
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(x.amax((2, 3)))
+
+
+class CifarNetNoStemRelu(CifarNet):
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.bn1(self.conv1(x)))))
+        return self.fc(x.mean((2, 3)))
+
+
 # ---------------------------------------------------------------- segmentation (notebook 05)
 
 
@@ -762,6 +959,42 @@ EXERCISES = {
             gap_divides_by_height_twice,
         ],
     ),
+    "inception_3a_macs": (
+        checks.check_inception_3a_macs,
+        lambda: (303.4, 128.0),
+        [
+            inception_3a_macs_in_units,
+            inception_3a_params_not_macs,
+            inception_3a_flops,
+            inception_3a_naive_without_1x1_branch,
+            inception_3a_k_not_squared,
+            inception_3a_reduced_without_pool_projection,
+        ],
+    ),
+    "Inception": (
+        checks.check_inception,
+        models.Inception,
+        [
+            InceptionLinearReductions,
+            InceptionProjectThenPool,
+            InceptionThreeByThreeForFive,
+            InceptionWrongOrder,
+            InceptionNaivePool,
+            InceptionNoPaddingOnFive,
+        ],
+    ),
+    "class_activation_maps": (
+        checks.check_class_activation_maps,
+        ops.class_activation_maps,
+        [
+            cam_transposed_weight,
+            cam_spatial_means,
+            cam_relu,
+            cam_normalised,
+            cam_divided_by_area,
+            cam_softmax_weights,
+        ],
+    ),
     "conv_output_size": (
         checks.check_conv_output_size,
         cost.conv_output_size,
@@ -793,6 +1026,29 @@ EXERCISES = {
             BottleneckNoFinalRelu,
             BottleneckExpandsTwice,
             BottleneckNoShortcut,
+        ],
+    ),
+    "stack_of_3x3": (
+        checks.check_stack_of_3x3,
+        lambda n, c: (2 * n + 1, n * 9 * c * c),
+        [
+            stack_field_3n,
+            stack_field_2n_minus_1,
+            stack_field_power,
+            stack_weights_with_bias,
+            stack_weights_linear_in_channels,
+            stack_weights_of_one_big_filter,
+        ],
+    ),
+    "ResNetCIFAR": (
+        checks.check_resnet_cifar,
+        CifarNet,
+        [
+            CifarNetFirstStageStrided,
+            CifarNetNoDoubling,
+            CifarNetNoStemBatchNorm,
+            CifarNetMaxInsteadOfAverage,
+            CifarNetNoStemRelu,
         ],
     ),
     "confusion_matrix": (
@@ -1009,3 +1265,22 @@ def test_notebook_solutions_pass_and_their_stubs_fail(source, check_source, caps
     exec(unimplemented(source), stub)
     exec(check_source, stub)
     assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_passed_or_twin_uses_the_answer_only_when_it_passes(capsys, monkeypatch, tmp_path):
+    log = tmp_path / "checks.log"
+    monkeypatch.setenv("COURSE_CHECKS_LOG", str(log))
+    assert (
+        checks.passed_or_twin(ops.global_avg_pool, checks.check_global_avg_pool, "twin")
+        is ops.global_avg_pool
+    )
+    assert capsys.readouterr().out == ""  # silent when it passes
+    assert (
+        checks.passed_or_twin(gap_sum, checks.check_global_avg_pool, ops.global_avg_pool)
+        is ops.global_avg_pool
+    )
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "Using the course's global_avg_pool instead of your gap_sum: global_avg_pool: wrong"
+    )
+    assert not log.exists()  # the silent check leaves the grader's log alone

@@ -117,7 +117,7 @@ def test_default_scenes_are_consistent():
     image_size=st.sampled_from([32, 48, 64, 96]),
     classes=st.lists(st.sampled_from(sorted(SHAPES)), min_size=1, max_size=6, unique=True),
     max_objects=st.integers(1, 8),
-    max_occlusion=st.floats(0.0, 0.9),
+    max_occlusion=st.floats(0.0, 0.9, allow_subnormal=False),
     clutter=st.integers(0, 6),
 )
 def test_any_valid_options_give_consistent_scenes(
@@ -243,3 +243,19 @@ def test_object_colour_does_not_give_the_class_away():
             colours[label].append(image[:, t["masks"][k].bool()].mean(1).numpy())
     means = np.array([np.mean(colours[c], axis=0) for c in colours])
     assert np.abs(means - means.mean(0)).max() < 0.08
+
+
+def test_digits_on_canvas_paste_each_digit_inside_its_box():
+    small = datasets.digits("val", size=16).tensors[0]
+    images, labels, boxes = datasets.digits_on_canvas("val", canvas=40, size=16, seed=3).tensors
+    assert images.shape == (180, 1, 40, 40) and boxes.shape == (180, 4)
+    assert torch.equal(labels, datasets.digits("val", size=16).tensors[1])
+    for image, digit, (x1, y1, x2, y2) in zip(images, small, boxes.long().tolist(), strict=True):
+        assert x2 - x1 == y2 - y1 == 16
+        assert torch.equal(image[:, y1:y2, x1:x2], digit)
+        assert image.sum() == digit.sum()  # nothing outside the box
+    again = datasets.digits_on_canvas("val", canvas=40, size=16, seed=3).tensors[2]
+    other = datasets.digits_on_canvas("val", canvas=40, size=16, seed=4).tensors[2]
+    assert torch.equal(boxes, again) and not torch.equal(boxes, other)
+    with pytest.raises(ValueError, match="canvas must be an int >= size"):
+        datasets.digits_on_canvas("val", canvas=12, size=16)

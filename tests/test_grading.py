@@ -39,22 +39,8 @@ WRONG_FIRST = {
     "    return x.sum(dim=(2, 3))  # a sum, not a mean\n",
     "03_alexnet": "def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):\n"
     "    return (size + 2 * padding - kernel_size) // stride + 1  # ignores the dilation\n",
-    "04_resnet": "class BasicBlock(nn.Module):\n"
-    "    def __init__(self, c_in, c_out, stride=1):\n"
-    "        super().__init__()\n"
-    "        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)\n"
-    "        self.bn1 = nn.BatchNorm2d(c_out)\n"
-    "        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)\n"
-    "        self.bn2 = nn.BatchNorm2d(c_out)\n"
-    "        self.downsample = None\n"
-    "        if stride != 1 or c_in != c_out:\n"
-    "            self.downsample = nn.Sequential(\n"
-    "                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))\n"
-    "\n"
-    "    def forward(self, x):\n"
-    "        out = torch.relu(self.bn1(self.conv1(x)))\n"
-    "        out = torch.relu(self.bn2(self.conv2(out)))  # ReLU before the addition\n"
-    "        return out + (x if self.downsample is None else self.downsample(x))\n",
+    "04_resnet": "def stack_of_3x3(n, channels):\n"
+    "    return 3 * n, n * 9 * channels * channels  # 3 more pixels per layer: too many\n",
     "05_semantic_segmentation": "def confusion_matrix(pred, target, num_classes, "
     "ignore_index=None):\n"
     "    counts = torch.bincount(pred.reshape(-1) * num_classes + target.reshape(-1),\n"
@@ -201,24 +187,24 @@ def test_a_class_exercise_with_one_region_per_method():
 
 @pytest.fixture(scope="module", params=WITH_EXERCISES, ids=lambda p: p.stem)
 def graded(request, tmp_path_factory):
-    """Released, solved and one-wrong submissions of one notebook, graded once (two at a time).
-
-    The one-wrong submission also carries a faked stored output: its wrong answer's check cell
-    shows the reference's "correct on N cases" line.
+    """Two submissions of one notebook, graded once (two at a time): the reference answers, and
+    a mixed one whose first answer is wrong (with a faked stored output: its check cell shows
+    the reference's "correct on N cases" line), whose second is the released stub, and whose
+    other answers are the reference's. (Two kernels per notebook, not three: every released
+    stub is shown to fail its check in tests/test_checks.py; here the grader's path for one.)
     """
     path = request.param
     folder = tmp_path_factory.mktemp(path.stem)
     reference = read_notebook(path)
-    first = find_exercises(reference)[0]
+    first, second, *_ = find_exercises(reference)
 
-    released = read_notebook(EXERCISES / path.name)
-    write(released, folder / f"released-{path.name}")
     write(solved(path.name), folder / f"solved-{path.name}")
-    faked = solved(path.name)
-    faked.cells[first.cell].source = WRONG_FIRST[path.stem]
-    faked.cells[first.cell].outputs = []
-    faked.cells[first.check].outputs = reference.cells[first.check].outputs  # "correct on N cases"
-    write(faked, folder / f"onewrong-{path.name}")
+    mixed = solved(path.name)
+    mixed.cells[first.cell].source = WRONG_FIRST[path.stem]
+    mixed.cells[first.cell].outputs = []
+    mixed.cells[first.check].outputs = reference.cells[first.check].outputs  # "correct on N cases"
+    mixed.cells[second.cell] = read_notebook(EXERCISES / path.name).cells[second.cell]  # the stub
+    write(mixed, folder / f"mixed-{path.name}")
 
     before = digest(folder)
     reports = {
@@ -228,11 +214,11 @@ def graded(request, tmp_path_factory):
     return path, reports, len(find_exercises(reference))
 
 
-def test_released_version_grades_zero(graded):
+def test_a_released_stub_grades_zero(graded):
     _, reports, n = graded
-    r = reports["released"]
-    assert (r.status, r.score, r.total, r.exit_code) == ("graded", 0, n, 1)
-    assert all("not implemented yet" in e.message for e in r.exercises)
+    r = reports["mixed"]
+    assert (r.status, r.total, r.exit_code) == ("graded", n, 1)
+    assert not r.exercises[1].passed and "not implemented yet" in r.exercises[1].message
 
 
 def test_reference_answers_grade_full_marks(graded):
@@ -244,9 +230,9 @@ def test_reference_answers_grade_full_marks(graded):
 
 def test_one_wrong_answer_fails_exactly_that_exercise_whatever_its_stored_output(graded):
     _, reports, n = graded
-    r = reports["onewrong"]
-    assert [e.passed for e in r.exercises] == [False] + [True] * (n - 1)
-    assert "wrong on case" in r.exercises[0].message and r.score == n - 1
+    r = reports["mixed"]
+    assert [e.passed for e in r.exercises] == [False, False] + [True] * (n - 2)
+    assert "wrong on case" in r.exercises[0].message and r.score == n - 2
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES[:1], ids=lambda p: p.stem)
@@ -266,7 +252,7 @@ def test_the_whole_reference_notebook_grades_full_marks(path, tmp_path):
 def mischief(tmp_path_factory):
     """Submissions of notebook 01 that hang, kill the kernel, lose or duplicate cells..."""
     name = "01_1x1_convolutions.ipynb"
-    ex1, ex2 = find_exercises(read_notebook(NOTEBOOKS / name))
+    ex1, ex2, *_ = find_exercises(read_notebook(NOTEBOOKS / name))
     folder = tmp_path_factory.mktemp("mischief")
 
     def variant(label, change):
@@ -333,33 +319,37 @@ def verdicts(report):
     return [e.passed for e in report.exercises]
 
 
+# Notebook 01's exercises after the first two, which the mischief leaves alone.
+REST = [True] * (len(find_exercises(read_notebook(NOTEBOOKS / "01_1x1_convolutions.ipynb"))) - 2)
+
+
 def test_a_hanging_cell_fails_only_its_exercise(mischief):
     r = mischief["hang"]
-    assert verdicts(r) == [False, True]
+    assert verdicts(r) == [False, True, *REST]
     assert r.exercises[0].message.startswith("timed out after 20 s")
 
 
 def test_a_dying_kernel_fails_only_its_exercise(mischief):
     r = mischief["die"]
-    assert verdicts(r) == [True, False] and "kernel" in r.exercises[1].message
+    assert verdicts(r) == [True, False, *REST] and "kernel" in r.exercises[1].message
 
 
 def test_deleted_and_duplicated_cells_are_reported(mischief):
-    assert verdicts(mischief["delete"]) == [True, False]
+    assert verdicts(mischief["delete"]) == [True, False, *REST]
     assert "exercise cell not found (deleted?)" in mischief["delete"].exercises[1].message
-    assert verdicts(mischief["duplicate"]) == [False, True]
+    assert verdicts(mischief["duplicate"]) == [False, True, *REST]
     assert "appears in 2 cells" in mischief["duplicate"].exercises[0].message
 
 
 def test_reordered_cells_are_graded_and_noted(mischief):
     r = mischief["reorder"]
-    assert verdicts(r) == [True, True]
+    assert verdicts(r) == [True, True, *REST]
     assert any("not in the reference order" in note for note in r.notes)
 
 
 def test_an_edited_check_cell_is_noted_and_not_used(mischief):
     r = mischief["editcheck"]
-    assert verdicts(r) == [False, True]
+    assert verdicts(r) == [False, True, *REST]
     assert any("check cell of exercise 1 (conv1x1) was edited" in note for note in r.notes)
 
 
@@ -404,10 +394,13 @@ def test_command_line_outputs_and_exit_codes(tmp_path, capsys):
         == 2
     )
     printed = capsys.readouterr().out
-    assert "score: 0/2" in printed and "could not be graded" in printed
+    n = len(find_exercises(read_notebook(NOTEBOOKS / "01_1x1_convolutions.ipynb")))
+    assert f"score: 0/{n}" in printed and "could not be graded" in printed
     rows = out_csv.read_text().splitlines()
     assert rows[0] == "submission,notebook,status,score,total,failed,reason" and len(rows) == 3
-    assert rows[1].startswith("bob-01_1x1_convolutions.ipynb,01_1x1_convolutions.ipynb,graded,0,2,")
+    assert rows[1].startswith(
+        f"bob-01_1x1_convolutions.ipynb,01_1x1_convolutions.ipynb,graded,0,{n},"
+    )
     data = json.loads(out_json.read_text())
     assert [d["score"] for d in data] == [0, 0] and data[0]["grader"] == "course_utils.grading"
 

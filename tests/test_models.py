@@ -47,30 +47,63 @@ def test_resnets_equal_torchvision():
 
 @pytest.mark.parametrize("block", [models.BasicBlock, models.Bottleneck])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_blocks_shapes_and_plain_variant(block, stride):
-    b = block(16, 16, stride).eval()
-    out = b(torch.randn(2, 16, 9, 9))
+def test_blocks_shapes_and_shortcuts(block, stride):
+    x = torch.randn(2, 16, 9, 9)
     side = 9 if stride == 1 else 5
-    assert out.shape == (2, 16 * block.expansion, side, side)
-    plain = block(16, 16, stride, residual=False)
-    assert plain.downsample is None and not plain.residual
+    for shortcut in models.SHORTCUTS:
+        b = block(16, 16, stride, shortcut=shortcut).eval()
+        assert b(x).shape == (2, 16 * block.expansion, side, side)
+        assert b.residual == (shortcut != "none")
+    plain = block(16, 16, stride, shortcut="none")
+    assert plain.downsample is None
+    with pytest.raises(ValueError, match="shortcut must be one of"):
+        block(16, 16, stride, shortcut="identity")
 
 
-def test_small_resnet_depths():
+def test_zero_pad_shortcut_is_option_a():
+    """Option A: every other pixel, the new channels zero, no parameters."""
+    shortcut = models.ZeroPadShortcut(4, 8, stride=2)
+    x = torch.randn(2, 4, 6, 5)
+    out = shortcut(x)
+    assert out.shape == (2, 8, 3, 3) and cost.count_parameters(shortcut) == 0
+    assert torch.equal(out[:, :4], x[:, :, ::2, ::2]) and not out[:, 4:].any()
+    with pytest.raises(ValueError, match="cannot reduce"):
+        models.ZeroPadShortcut(8, 4, 1)
+
+
+def test_small_resnet_depths_and_equal_parameters():
     for depth in (8, 20, 56):
-        for residual in (True, False):
-            net = models.small_resnet(depth, width=4, residual=residual)
+        counts = {}
+        for shortcut in models.SHORTCUTS:
+            net = models.small_resnet(depth, width=4, shortcut=shortcut)
             convs3 = sum(
                 isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) for m in net.modules()
             )
             assert convs3 + 1 == depth  # the 3x3 convs and the final linear layer
             assert net(torch.randn(2, 1, 16, 16)).shape == (2, 10)
+            counts[shortcut] = cost.count_parameters(net)
+        # option A adds no parameters: plain and residual networks are the same size
+        assert counts["zero-pad"] == counts["none"] < counts["projection"]
     with pytest.raises(ValueError, match="6n \\+ 2"):
         models.small_resnet(10)
+    with pytest.raises(ValueError, match="positive int"):
+        models.resnet_cifar(models.BasicBlock, 0)
     with pytest.raises(ValueError, match="stem must be"):
         models.ResNet(models.BasicBlock, [1], stem="tiny")
     with pytest.raises(ValueError, match="one width per stage"):
         models.ResNet(models.BasicBlock, [1, 1], widths=[8])
+
+
+def test_inception_module_as_in_the_paper():
+    """Module 3a: 256 channels out, 163,328 weights + 368 biases; the naive one 416 channels."""
+    x = torch.randn(1, 192, 28, 28)
+    reduced = models.Inception(192, 64, 96, 128, 16, 32, 32)
+    naive = models.Inception(192, 64, 96, 128, 16, 32, 32, reduce=False)
+    assert reduced(x).shape == (1, 256, 28, 28) and naive(x).shape == (1, 416, 28, 28)
+    weights = sum(p.numel() for name, p in reduced.named_parameters() if name.endswith("weight"))
+    assert weights == 163_328 and cost.count_parameters(reduced) == 163_696
+    assert round(cost.count_macs(reduced, x) / 1e6) == 128
+    assert round(cost.count_macs(naive, x) / 1e6) == 303
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
@@ -79,7 +112,10 @@ def test_mini_alexnet(activation):
     assert net(torch.randn(3, 1, 16, 16)).shape == (3, 10)
     assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 2
     assert all(m.bias.abs().sum() == 0 for m in net.modules() if isinstance(m, torch.nn.Linear))
+    # dropout on the outputs of the two hidden layers (FC6, FC7), as in the paper
+    kinds = [type(m).__name__ for m in net.classifier]
+    assert kinds == ["Linear", type(net.classifier[1]).__name__, "Dropout"] * 2 + ["Linear"]
     one_conv = models.MiniAlexNet(conv_widths=(16,), fc=64)
-    assert one_conv.classifier[1].in_features == 16 * 8 * 8
+    assert one_conv.classifier[0].in_features == 16 * 8 * 8
     with pytest.raises(ValueError, match="activation must be one of"):
         models.MiniAlexNet("gelu")

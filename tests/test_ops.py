@@ -64,3 +64,19 @@ def test_global_avg_pool_equals_adaptive_avg_pool(n, c, h, w, seed):
 def test_global_avg_pool_bad_input():
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         ops.global_avg_pool(torch.randn(3, 4))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=dims, k=dims, c=dims, h=dims, w=dims, seed=st.integers(0, 999))
+def test_class_activation_maps_average_to_the_scores(n, k, c, h, w, seed):
+    """A GAP head's score minus its bias is the mean of the class's map (notebook 02)."""
+    g = torch.Generator().manual_seed(seed)
+    features = torch.randn(n, k, h, w, generator=g).relu()
+    head = nn.Linear(k, c)
+    maps = ops.class_activation_maps(features, head.weight.detach())
+    assert maps.shape == (n, c, h, w)
+    scores = head(features.mean((2, 3)))
+    torch.testing.assert_close(maps.mean((2, 3)) + head.bias, scores, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(maps, F.conv2d(features, head.weight[:, :, None, None].detach()))
+    with pytest.raises(ValueError, match=r"\(C, K\) weight"):
+        ops.class_activation_maps(features, head.weight.detach()[0])

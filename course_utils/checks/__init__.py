@@ -10,7 +10,7 @@
 
 from .classification import *  # noqa: F403
 from .classification import __all__ as _classification
-from .core import Case, compare_tensors, report, run_cases
+from .core import Case, compare_tensors, passed_or_twin, report, run_cases
 from .detection import *  # noqa: F403
 from .detection import __all__ as _detection
 from .instance import *  # noqa: F403
@@ -23,6 +23,7 @@ from .segmentation import __all__ as _segmentation
 __all__ = [
     "Case",
     "compare_tensors",
+    "passed_or_twin",
     "report",
     "run_cases",
     *_classification,

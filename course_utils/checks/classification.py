@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -9,16 +10,22 @@ import torch
 from torch import nn
 
 from ..cost import count_macs, count_parameters
+from ..models.classification import BasicBlock, Inception, small_resnet
 from .core import Case, compare_modules, compare_tensors, randomize_batch_norms, report, run_cases
 
 __all__ = [
     "check_basic_block",
     "check_bottleneck",
-    "check_conv_output_size",
+    "check_class_activation_maps",
     "check_conv1x1",
     "check_conv2d_cost",
+    "check_conv_output_size",
     "check_dropout",
     "check_global_avg_pool",
+    "check_inception",
+    "check_inception_3a_macs",
+    "check_resnet_cifar",
+    "check_stack_of_3x3",
 ]
 
 
@@ -85,6 +92,79 @@ def check_conv2d_cost(fn: Callable) -> None:
     report(run_cases("conv2d_cost", fn, cases, _compare_cost))
 
 
+# The naive and reduced Inception (3a) modules of GoogLeNet (Szegedy et al., 2015, Table 1).
+_INCEPTION_3A = dict(c_in=192, c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32, pool_proj=32)
+
+
+def _counted_3a_macs() -> tuple[float, float]:
+    """Multiply-adds (millions, one 28x28 image) of module 3a, naive and reduced, counted by
+    hooks on the real layers."""
+    x = torch.zeros(1, 192, 28, 28)
+    naive = count_macs(Inception(**_INCEPTION_3A, reduce=False), x) / 1e6
+    reduced = count_macs(Inception(**_INCEPTION_3A, reduce=True), x) / 1e6
+    return naive, reduced
+
+
+def check_inception_3a_macs(fn: Callable) -> None:
+    """Exercise: ``inception_3a_macs()`` -> (naive, reduced), multiply-adds in millions.
+
+    A prediction: it must agree with the count on the real layers within 1% (so whole
+    millions are fine). A wrong one is told only whether it is too high or too low.
+    """
+    name = "inception_3a_macs"
+    if not callable(fn):
+        report(f"{name}: expected a function, got {type(fn).__name__}")
+        return
+    try:
+        got = fn()
+    except NotImplementedError:
+        report(f"{name}: not implemented yet (it raises NotImplementedError)")
+        return
+    except Exception as error:
+        report(f"{name}: raised {type(error).__name__}: {error}")
+        return
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        report(f"{name}: wrong: expected a pair (naive, reduced) in millions, got {got!r}")
+        return
+    try:
+        values = [float(v) for v in got]
+    except (TypeError, ValueError):
+        report(f"{name}: wrong: expected two numbers (millions), got {got!r}")
+        return
+    for label, value, truth in zip(("naive", "reduced"), values, _counted_3a_macs(), strict=True):
+        if not math.isfinite(value) or value <= 0:
+            report(f"{name}: wrong: the {label} module's prediction must be a positive number")
+            return
+        if abs(value - truth) > 0.01 * truth:
+            direction = "too high" if value > truth else "too low"
+            hint = " (in millions? divide by 1e6)" if value > 1e4 * truth else ""
+            report(
+                f'{name}: wrong on case "the {label} module": your prediction is {direction}{hint}'
+            )
+            return
+    report(f"{name}: correct on 2 cases")
+
+
+def check_inception(cls: Callable) -> None:
+    """Exercise: ``Inception(c_in, c1, c3_reduce, c3, c5_reduce, c5, pool_proj)`` with 1x1
+    dimensionality reduction equals the course's module once given its weights."""
+    g = torch.Generator().manual_seed(111)
+    cases = []
+    for desc, config, (n, h, w) in [
+        ("module 3a of GoogLeNet, 192 channels in, 28x28", _INCEPTION_3A, (1, 28, 28)),
+        ("a small module, 8 channels in, a batch of 2", (8, 4, 3, 5, 2, 3, 2), (2, 9, 9)),
+        ("an odd-sized input, 7x5", (6, 2, 4, 4, 3, 2, 5), (2, 7, 5)),
+        ("reductions wider than their output", (5, 3, 6, 2, 4, 1, 3), (1, 6, 6)),
+    ]:
+        args = tuple(config.values()) if isinstance(config, dict) else config
+        with torch.random.fork_rng():
+            torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+            reference = Inception(*args).eval()
+        x = torch.randn(n, args[0], h, w, generator=g)
+        cases.append((desc, args, (reference, (x,))))
+    report(run_cases("Inception", cls, cases, compare_modules))
+
+
 # ---------------------------------------------------------------- notebook 02
 
 
@@ -105,6 +185,38 @@ def check_global_avg_pool(fn: Callable) -> None:
             x = x.abs()  # ReLU-like activations: max-pooling and sums stand out
         cases.append((desc, (x,), gap(x).flatten(1)))
     report(run_cases("global_avg_pool", fn, cases, compare_tensors))
+
+
+def check_class_activation_maps(fn: Callable) -> None:
+    """Exercise: ``class_activation_maps(features, weight)``: features (N, K, h, w), the
+    linear layer's weight (C, K) -> (N, C, h, w), one map per class whose spatial mean is
+    the class score minus its bias."""
+    g = torch.Generator().manual_seed(212)
+    cases = []
+    for desc, (n, k, c, h, w) in [
+        ("2 images, 6 feature maps, 10 classes, 4x4", (2, 6, 10, 4, 4)),
+        ("as many classes as feature maps (5), 3x7 maps", (3, 5, 5, 3, 7)),
+        ("1 image, 1 feature map, 3 classes, 1x1", (1, 1, 3, 1, 1)),
+        ("64 feature maps, 10 classes, 8x8 (GAPNet's size)", (2, 64, 10, 8, 8)),
+        ("negative weights and ReLU features, 4 classes", (2, 8, 4, 5, 6)),
+    ]:
+        features = torch.randn(n, k, h, w, generator=g).relu()  # after a ReLU, like a net's
+        weight = torch.randn(c, k, generator=g)
+        expected = (features[:, None] * weight[None, :, :, None, None]).sum(2)
+        cases.append((desc, (features, weight), expected))
+
+    def compare(got: Any, expected: torch.Tensor) -> str | None:
+        problem = compare_tensors(got, expected)
+        area = expected.shape[-2] * expected.shape[-1]
+        scaled = got * area if isinstance(got, torch.Tensor) else None
+        if problem and area > 1 and compare_tensors(scaled, expected) is None:
+            return (
+                f"your maps are 1/{area} (1/(h w)) of the right ones: "
+                "the map's mean, not its sum, gives the score"
+            )
+        return problem
+
+    report(run_cases("class_activation_maps", fn, cases, compare))
 
 
 # ---------------------------------------------------------------- notebook 03
@@ -249,3 +361,59 @@ def check_bottleneck(cls: Callable) -> None:
         ],
     )
     report(run_cases("Bottleneck", cls, cases, compare_modules))
+
+
+def check_stack_of_3x3(fn: Callable) -> None:
+    """Exercise: ``stack_of_3x3(n, channels)`` -> (receptive field, weights) of n stacked 3x3
+    convolutions (stride 1, no bias, ``channels`` in and out), measured on real layers: the
+    receptive field as the input pixels that reach the centre output, the weights counted."""
+    cases = []
+    for desc, (layers, channels) in [
+        ("1 layer, 4 channels", (1, 4)),
+        ("2 layers, 64 channels", (2, 64)),
+        ("3 layers, 64 channels", (3, 64)),
+        ("5 layers, 8 channels", (5, 8)),
+    ]:
+        stack = nn.Sequential(
+            *[nn.Conv2d(channels, channels, 3, padding=1, bias=False) for _ in range(layers)]
+        )
+        side = 2 * layers + 5
+        x = torch.zeros(1, channels, side, side, requires_grad=True)
+        stack(x)[0, :, side // 2, side // 2].sum().backward()
+        reached = (x.grad.abs().sum((0, 1)) > 0).any(0).sum().item()  # columns that matter
+        cases.append((desc, (layers, channels), (int(reached), count_parameters(stack))))
+
+    def compare(got: Any, expected: tuple[int, int]) -> str | None:
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return f"expected a pair (receptive field side, weights), got {got!r}"
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in got):
+            return f"expected two whole numbers (int), got {got!r}"
+        if got[0] != expected[0]:
+            side = expected[0]
+            return f"receptive field: the layers see a {side}x{side} window, you said {got[0]}"
+        if got[1] != expected[1]:
+            return f"weights: the layers have {expected[1]:,}, you said {got[1]:,}"
+        return None
+
+    report(run_cases("stack_of_3x3", fn, cases, compare))
+
+
+def check_resnet_cifar(cls: Callable) -> None:
+    """Exercise: ``ResNetCIFAR(block, n, width, num_classes, in_channels)`` builds the paper's
+    CIFAR ResNet of 6n + 2 layers from ``block``; checked with the course's ``BasicBlock``
+    against ``models.small_resnet(6n + 2, width, shortcut="projection")``, given its weights."""
+    g = torch.Generator().manual_seed(414)
+    cases = []
+    for desc, (n, width, classes, c_in, side) in [
+        ("n=1 (8 layers), width 4, 16x16 digits", (1, 4, 10, 1, 16)),
+        ("n=3 (20 layers), width 8, 8x8 digits", (3, 8, 10, 1, 8)),
+        ("n=2 (14 layers), width 6, 5 classes, RGB 12x12", (2, 6, 5, 3, 12)),
+        ("n=1, width 4, an odd size, 9x9", (1, 4, 10, 1, 9)),
+    ]:
+        with torch.random.fork_rng():
+            torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+            reference = small_resnet(6 * n + 2, width, "projection", classes, c_in)
+        reference = randomize_batch_norms(reference, seed=n * 100 + width)
+        x = torch.randn(2, c_in, side, side, generator=g)
+        cases.append((desc, (BasicBlock, n, width, classes, c_in), (reference, (x,))))
+    report(run_cases("ResNetCIFAR", cls, cases, compare_modules))

@@ -1,6 +1,7 @@
 """Data for the notebooks: no download ever happens at run time.
 
-- :func:`digits`: scikit-learn's 1,797 real 8x8 handwritten digits, fixed train/val/test split
+- :func:`digits`: scikit-learn's 1,797 real 8x8 handwritten digits, fixed train/val/test split;
+  :func:`digits_on_canvas`: the same, each at a random position of a larger image
 - :func:`sample_image`: real photos shipped by scikit-image and scikit-learn
 - :class:`ShapesScenes`: seeded synthetic scenes of coloured shapes on textured backgrounds,
   with boxes, labels, instance masks, a semantic label map and, for stick-figure people,
@@ -9,7 +10,7 @@
   semantic segmentation, with joint transforms (elastic deformation)
 """
 
-from .digits import DIGITS_SPLIT_SIZES, digits
+from .digits import DIGITS_SPLIT_SIZES, digits, digits_on_canvas
 from .photos import PHOTOS, sample_image
 from .segmentation import SegmentationPairs, semantic_scenes
 from .shapes import (
@@ -33,6 +34,7 @@ __all__ = [
     "ShapesScenes",
     "detection_collate",
     "digits",
+    "digits_on_canvas",
     "render_scene",
     "sample_image",
     "semantic_scenes",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-__all__ = ["DIGITS_SPLIT_SIZES", "digits"]
+__all__ = ["DIGITS_SPLIT_SIZES", "digits", "digits_on_canvas"]
 
 #: Number of images in each split (1,797 in all), fixed once and for all.
 DIGITS_SPLIT_SIZES = {"train": 1257, "val": 180, "test": 360}
@@ -67,3 +67,32 @@ def digits(split: str = "train", size: int = 8) -> TensorDataset:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         x = x.clamp(0.0, 1.0)
     return TensorDataset(x, y)
+
+
+def digits_on_canvas(
+    split: str = "train", canvas: int = 32, size: int = 16, seed: int = 0
+) -> TensorDataset:
+    """The digits of :func:`digits` (``size`` x ``size``), each pasted at a random position of a
+    larger black ``canvas`` x ``canvas`` image (notebook 02: any input size, class activation
+    maps).
+
+    Args:
+        split: as in :func:`digits`.
+        canvas: side of the output images (>= ``size``).
+        size: side of the pasted digit.
+        seed: the positions' seed (the same seed gives the same positions).
+
+    Returns:
+        A ``TensorDataset`` of ``(image, label, box)``: images (1, canvas, canvas) in [0, 1],
+        labels int64, and the pasted square as a box (x1, y1, x2, y2) in pixels, float32.
+    """
+    if not isinstance(canvas, int) or isinstance(canvas, bool) or canvas < size:
+        raise ValueError(f"canvas must be an int >= size ({size}), got {canvas!r}")
+    x, y = digits(split, size).tensors
+    g = torch.Generator().manual_seed(seed)
+    corners = torch.randint(0, canvas - size + 1, (len(x), 2), generator=g)  # (left, top)
+    images = torch.zeros(len(x), 1, canvas, canvas)
+    for image, digit, (left, top) in zip(images, x, corners.tolist(), strict=True):
+        image[:, top : top + size, left : left + size] = digit
+    boxes = torch.cat([corners, corners + size], dim=1).float()
+    return TensorDataset(images, y, boxes)

@@ -348,9 +348,10 @@ def render_scene(
             area = int(mask.sum())
             if area < 8:
                 continue
-            # The new object goes on top: every earlier object must stay visible enough.
+            # The new object goes on top: every earlier object must stay visible enough (at
+            # least 1 - max_occlusion of it, and never fewer than 8 pixels).
             if all(
-                (vis & ~mask).sum() >= (1 - cfg.max_occlusion) * full
+                (vis & ~mask).sum() >= max((1 - cfg.max_occlusion) * full, 8)
                 for vis, full in zip(visible, areas, strict=True)
             ):
                 break

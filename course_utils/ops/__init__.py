@@ -1,6 +1,6 @@
 """From-scratch reference ops, each checked against its library twin (tests/test_ops*.py).
 
-- ``convolution``: ``conv1x1`` (notebook 01), ``global_avg_pool`` (02)
+- ``convolution``: ``conv1x1`` (notebook 01), ``global_avg_pool`` and ``class_activation_maps`` (02)
 - ``boxes``: ``box_iou``, ``nms`` and box format conversions (06), as ``torchvision.ops``
 - ``masks``: ``mask_iou`` (06-07)
 - ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
@@ -14,7 +14,7 @@ torchvision; bad input raises ``ValueError`` saying what is wrong.
 
 from .align import bilinear_interpolate, roi_align
 from .boxes import box_area, box_convert, box_iou, nms
-from .convolution import conv1x1, global_avg_pool
+from .convolution import class_activation_maps, conv1x1, global_avg_pool
 from .keypoints import heatmaps_to_keypoints, keypoints_to_heatmap
 from .masks import mask_iou
 from .roi import roi_pool
@@ -24,6 +24,7 @@ __all__ = [
     "box_area",
     "box_convert",
     "box_iou",
+    "class_activation_maps",
     "conv1x1",
     "global_avg_pool",
     "heatmaps_to_keypoints",

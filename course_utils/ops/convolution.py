@@ -1,14 +1,14 @@
-"""1x1 convolution and global average pooling, from scratch (notebooks 01 and 02).
+"""1x1 convolution, global average pooling and class activation maps, from scratch (01, 02).
 
-Notebook 01 writes :func:`conv1x1` and notebook 02 :func:`global_avg_pool` as exercises;
-these are the twins that later cells and notebooks use.
+Notebook 01 writes :func:`conv1x1` and notebook 02 :func:`global_avg_pool` and
+:func:`class_activation_maps` as exercises; these are the twins that later cells use.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["conv1x1", "global_avg_pool"]
+__all__ = ["class_activation_maps", "conv1x1", "global_avg_pool"]
 
 
 def check_feature_map(x: torch.Tensor, name: str = "x") -> None:
@@ -60,3 +60,24 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     """
     check_feature_map(x)
     return x.mean(dim=(2, 3))
+
+
+def class_activation_maps(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Class activation maps of a GAP network (Zhou et al., 2016; notebook 02).
+
+    A GAP head scores class c as ``z_c = sum_k weight[c, k] * mean(features[:, k]) + bias_c``.
+    The average and the linear layer commute, so ``z_c - bias_c`` is the mean of the map
+    ``M_c = sum_k weight[c, k] * features[:, k]``: the linear layer applied at every position,
+    which is a 1x1 convolution (notebook 01) of the features with the classifier's weights.
+
+    Args:
+        features: (N, K, h, w), the last feature maps (before the average).
+        weight: (C, K), the linear layer's weight.
+
+    Returns:
+        (N, C, h, w): one map per class.
+    """
+    check_feature_map(features, "features")
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+        raise ValueError("weight must be the linear layer's (C, K) weight matrix")
+    return conv1x1(features, weight)
