@@ -174,12 +174,18 @@ def _sgd_step(params, velocities, lrs, momentum, weight_decay):
     broadcast over the rest. The same update as ``torch.optim.SGD``:
     ``v = momentum * v + (grad + weight_decay * p)``, then ``p -= lr * v``.
     """
+    pairs = [(p, v) for p, v in zip(params, velocities, strict=True) if p.grad is not None]
+    if not pairs:
+        return
+    params, velocities = [p for p, _ in pairs], [v for _, v in pairs]
     with torch.no_grad():
-        for p, v in zip(params, velocities, strict=True):
-            if p.grad is None:
-                continue
-            v.mul_(momentum).add_(p.grad + weight_decay * p)
-            p.sub_(lrs.view(-1, *[1] * (p.dim() - 1)) * v)
+        grads = [p.grad for p in params]
+        if weight_decay:
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+        torch._foreach_mul_(velocities, momentum)
+        torch._foreach_add_(velocities, grads)
+        rates = [lrs.view(-1, *[1] * (p.dim() - 1)) for p in params]
+        torch._foreach_sub_(params, torch._foreach_mul(velocities, rates))
 
 
 def _warmup_cosine(step: int, total: int, warmup: float) -> float:
