@@ -120,11 +120,18 @@ def draw_inception(
 
 
 def draw_residual_block(
-    kind: str = "basic", width: int = 64, stride: int = 1, projection: bool = False, ax=None
+    kind: str = "basic",
+    width: int = 64,
+    stride: int = 1,
+    projection: bool = False,
+    c_in: int | None = None,
+    ax=None,
 ):
     """ResNet's basic block (two 3x3 convs) or bottleneck block (1x1, 3x3, 1x1 with 4x the
     width out), bottom to top, with its shortcut: the identity (solid) or a 1x1 projection
-    (dashed). ``stride`` is written on the layer that carries it (torchvision's choice)."""
+    (dashed). ``stride`` is written on the layer that carries it (torchvision's choice);
+    ``c_in``, the input's channels, is written on ``x`` (for an identity shortcut it is the
+    output's)."""
     if kind not in ("basic", "bottleneck"):
         raise ValueError(f"kind must be 'basic' or 'bottleneck', got {kind!r}")
     fig, ax = _axes(ax, (2.8, 4.2))
@@ -139,8 +146,9 @@ def draw_residual_block(
             (f"1x1 conv, {4 * width}", "conv1x1"),
         ]
         out = 4 * width
-    label = "x" if projection else f"x: {out} ch"  # an identity shortcut needs as many in as out
-    _, previous = _box(ax, 0.0, 0.0, label, "io", width=0.6 if projection else 1.2)
+    c_in = out if c_in is None and not projection else c_in  # identity: as many in as out
+    label = "x" if c_in is None else f"x: {c_in} ch"
+    _, previous = _box(ax, 0.0, 0.0, label, "io", width=0.6 if c_in is None else 1.2)
     x_top = previous
     y = 0.8
     for i, (text, k) in enumerate(layers):
@@ -158,7 +166,7 @@ def draw_residual_block(
     style = "--" if projection else "-"
     right = 1.25
     ax.plot(
-        [x_top[0] + (0.3 if projection else 0.6), right, right],
+        [x_top[0] + (0.3 if c_in is None else 0.6), right, right],
         [0.0, 0.0, y],
         color="black",
         linewidth=0.9,
