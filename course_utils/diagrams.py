@@ -48,7 +48,7 @@ def _box(ax, x, y, text, kind, width=1.8, height=0.55, fontsize=9):
     return (x, y - height / 2), (x, y + height / 2)
 
 
-def _arrow(ax, start, end, style="-", rad=0.0, label=None):
+def _arrow(ax, start, end, style="-", rad=0.0):
     ax.add_patch(
         FancyArrowPatch(
             start,
@@ -63,9 +63,6 @@ def _arrow(ax, start, end, style="-", rad=0.0, label=None):
             shrinkB=0,
         )
     )
-    if label:
-        mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
-        ax.text(mx + 0.08, my, label, fontsize=7, ha="left", va="center", style="italic")
 
 
 def draw_inception(

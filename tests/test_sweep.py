@@ -74,28 +74,9 @@ def test_a_diverging_member_does_not_touch_the_others():
     x, y = digits_like()
     make = partial(models.MiniAlexNet, "relu", conv_widths=(4,), fc=8, input_size=8)
     members = [sweep.Member(0.01, 0), sweep.Member(1e38, 0)]
-    both = sweep.fit(
-        make,
-        members,
-        x,
-        y,
-        iterations=5,
-        batch_size=8,
-        evaluate={"train": (x, y)},
-        checkpoints=[1, 5],
-        progress=False,
-    )
-    alone = sweep.fit(
-        make,
-        members[:1],
-        x,
-        y,
-        iterations=5,
-        batch_size=8,
-        evaluate={"train": (x, y)},
-        checkpoints=[1, 5],
-        progress=False,
-    )
+    kw = dict(iterations=5, batch_size=8, evaluate={"train": (x, y)}, checkpoints=[1, 5])
+    both = sweep.fit(make, members, x, y, progress=False, **kw)
+    alone = sweep.fit(make, members[:1], x, y, progress=False, **kw)
     assert both.diverged_at[1] is not None and both.diverged_at[0] is None
     assert math.isnan(both.final("train_loss")[1])
     assert both.final("train_loss")[0] == pytest.approx(
@@ -141,29 +122,9 @@ def test_augmentation_only_for_the_members_that_ask():
 
     make = partial(models.MiniAlexNet, "relu", conv_widths=(4,), fc=8, input_size=12)
     members = [sweep.Member(0.01, 0, augment=False), sweep.Member(0.01, 0, augment=True)]
-    r = sweep.fit(
-        make,
-        members,
-        x,
-        y,
-        iterations=3,
-        batch_size=8,
-        augment=shift,
-        evaluate={"train": (x, y)},
-        checkpoints=[3],
-        progress=False,
-    )
-    plain = sweep.fit(
-        make,
-        members[:1],
-        x,
-        y,
-        iterations=3,
-        batch_size=8,
-        evaluate={"train": (x, y)},
-        checkpoints=[3],
-        progress=False,
-    )
+    kw = dict(iterations=3, batch_size=8, evaluate={"train": (x, y)}, checkpoints=[3])
+    r = sweep.fit(make, members, x, y, augment=shift, progress=False, **kw)
+    plain = sweep.fit(make, members[:1], x, y, progress=False, **kw)
     assert calls == [8, 8, 8]  # one member's batch per step
     assert r.final("train_loss")[0] == pytest.approx(plain.final("train_loss")[0].item(), abs=1e-5)
     assert r.final("train_loss")[1] != pytest.approx(r.final("train_loss")[0].item(), abs=1e-6)
