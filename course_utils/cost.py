@@ -19,6 +19,7 @@ __all__ = [
     "conv_output_size",
     "count_macs",
     "count_parameters",
+    "torch_flops",
     "layer_table",
     "time_forward",
     "time_modules",
@@ -82,6 +83,24 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
     _forward_with_hooks(model, x, {m: hook for m in model.modules() if isinstance(m, layers)})
     return total // x.shape[0]
+
+
+def torch_flops(model: nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of one forward pass, per image, as PyTorch's own counter reports them.
+
+    ``torch.utils.flop_counter.FlopCounterMode`` counts the matrix products and convolutions
+    that the operators dispatch (two FLOPs per multiply-add, bias additions left out): an
+    independent check of :func:`count_macs`, which applies the formula to each layer's
+    configuration and output shape (for plain convolutions and linear layers,
+    ``torch_flops == 2 * count_macs``).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
+        raise ValueError("x must be a batched input tensor, (N, ...)")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() // x.shape[0]
 
 
 def _run_with_hooks(run: Callable[[], object], hooks, pre_hooks=()) -> None:

@@ -89,7 +89,7 @@ def draw_inception(
             [(f"1x1 conv, {c1}", "conv1x1")],
             [(f"1x1 conv, {c3_reduce}", "conv1x1"), (f"3x3 conv, {c3}", "conv")],
             [(f"1x1 conv, {c5_reduce}", "conv1x1"), (f"5x5 conv, {c5}", "conv")],
-            [("3x3 max-pool", "pool"), (f"1x1 conv, {pool_proj}", "conv1x1")],
+            [(f"3x3 max-pool, {c_in}", "pool"), (f"1x1 conv, {pool_proj}", "conv1x1")],
         ]
         depth = c1 + c3 + c5 + pool_proj
     else:
@@ -97,7 +97,7 @@ def draw_inception(
             [(f"1x1 conv, {c1}", "conv1x1")],
             [(f"3x3 conv, {c3}", "conv")],
             [(f"5x5 conv, {c5}", "conv")],
-            [("3x3 max-pool", "pool")],
+            [(f"3x3 max-pool, {c_in}", "pool")],
         ]
         depth = c1 + c3 + c5 + c_in
     concat_bottom, _ = _box(ax, 3.0, 3.0, f"concatenate: {depth} channels", "io", width=3.4)
@@ -185,7 +185,7 @@ def draw_resnet_stage(blocks: int = 3, width: int = 128, ax=None):
     its shortcut is a projection (dashed); the other blocks keep the shape (identity)."""
     if blocks < 1:
         raise ValueError(f"a stage has at least one block, got {blocks}")
-    fig, ax = _axes(ax, (1.9 * blocks + 2.6, 1.9))
+    fig, ax = _axes(ax, (2.5 * blocks + 3.4, 2.5))
     _, previous = _box(ax, 0.0, 0.0, "from the\nprevious stage", "io", width=1.3, height=0.6)
     previous = (0.65, 0.0)
     for i in range(blocks):

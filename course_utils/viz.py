@@ -296,6 +296,21 @@ def plot_runs(ax, x, runs, label: str | None = None, color=None, style: str = "-
     return line
 
 
+def log_axis(ax, axis: str = "x"):
+    """Put ``ax``'s x (or y) axis on a log scale labelled with plain numbers at 1, 2 and 5 times
+    the powers of ten (``20, 50, 100, 200``), without matplotlib's crowded minor-tick labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    which = ax.xaxis if axis == "x" else ax.yaxis
+    which.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    which.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    which.set_minor_formatter(NullFormatter())
+    return ax
+
+
 def plot_confusion_matrix(
     cm,
     class_names: Sequence[str] | None = None,

@@ -174,6 +174,19 @@ def dropout_also_at_eval(x, p, training):
     return x * (torch.rand_like(x) >= p) / (1 - p) if p else x
 
 
+def dropout_in_place(x, p, training):
+    if not training or p == 0:
+        return x
+    return x.mul_((torch.rand_like(x) >= p) / (1 - p))
+
+
+def dropout_exact_count_per_row(x, p, training):  # drops exactly round(p * n) per row
+    if not training or p == 0:
+        return x
+    order = torch.rand_like(x).argsort(dim=1).argsort(dim=1)  # a random rank per row
+    return x * (order >= round(p * x.shape[1])) / (1 - p)
+
+
 # ---------------------------------------------------------------- residual blocks (notebook 04)
 
 
@@ -1011,6 +1024,8 @@ EXERCISES = {
             dropout_one_mask_per_feature,
             dropout_whole_tensor,
             dropout_also_at_eval,
+            dropout_in_place,
+            dropout_exact_count_per_row,
         ],
     ),
     "BasicBlock": (

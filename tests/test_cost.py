@@ -96,3 +96,20 @@ def test_time_modules_counts_calls_rows_and_time():
     assert not first._forward_hooks and not first._forward_pre_hooks  # hooks removed
     with pytest.raises(ValueError, match="dict"):
         cost.time_modules(lambda: None, {})
+
+
+def test_torch_flops_are_twice_the_macs_counted_by_hooks():
+    from course_utils import models
+
+    x = torch.zeros(2, 192, 28, 28)
+    for module in [
+        nn.Conv2d(192, 64, 3, padding=1),
+        nn.Conv2d(192, 64, 3, bias=False, groups=4),
+        models.Inception(192, 64, 96, 128, 16, 32, 32),
+        models.Inception(192, 64, 96, 128, 16, 32, 32, reduce=False),
+    ]:
+        assert cost.torch_flops(module, x) == 2 * cost.count_macs(module, x)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(12, 5))
+    assert cost.torch_flops(linear, torch.zeros(3, 3, 2, 2)) == 2 * 12 * 5
+    with pytest.raises(ValueError, match="batched input"):
+        cost.torch_flops(linear, torch.zeros(3))

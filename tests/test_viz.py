@@ -111,3 +111,16 @@ def test_plot_history_labels_accuracy_as_accuracy():
     history.log(train_loss=1.0, train_accuracy=0.5, val_accuracy=0.4)
     fig = viz.plot_history(history)
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
+
+
+def test_log_axis_labels_plain_numbers():
+    fig, ax = plt.subplots()
+    ax.plot([20, 300], [1, 2])
+    viz.log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ax.get_xscale() == "log" and "50" in labels and "100" in labels and "200" in labels
+    assert all(t.get_text() == "" for t in ax.xaxis.get_minorticklabels())
+    with pytest.raises(ValueError, match="axis must be"):
+        viz.log_axis(ax, "z")
+    plt.close(fig)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cost import count_macs, count_parameters
+from ..cost import count_parameters, torch_flops
 from ..models.classification import BasicBlock, Inception, small_resnet
 from .core import Case, compare_modules, compare_tensors, randomize_batch_norms, report, run_cases
 
@@ -67,15 +67,19 @@ def _compare_cost(got: Any, expected: tuple[int, int]) -> str | None:
     if params != expected[0]:
         return f"params: nn.Conv2d has {expected[0]:,}, you computed {params:,}"
     if macs != expected[1]:
-        return f"multiply-adds: counted {expected[1]:,} on the real layer, you computed {macs:,}"
+        return (
+            f"multiply-adds: PyTorch's FLOP counter gives {2 * expected[1]:,} FLOPs on the real "
+            f"layer, that is {expected[1]:,} multiply-adds; you computed {macs:,}"
+        )
     return None
 
 
 def check_conv2d_cost(fn: Callable) -> None:
     """Exercise: ``conv2d_cost(c_in, c_out, k, out_h, out_w, bias)`` -> (params, macs).
 
-    The truth is measured on a real ``nn.Conv2d``: its parameter count, and its
-    multiply-adds counted by hooks while it runs on an input of the right size.
+    The truth is measured on a real ``nn.Conv2d``: its parameter count, and half the FLOPs
+    that PyTorch's own counter (``torch.utils.flop_counter``) reports while it runs on an
+    input of the right size (it counts a multiply-add as two FLOPs).
     """
     cases = []
     for desc, (c_in, c_out, k, out_h, out_w, bias) in [
@@ -87,7 +91,7 @@ def check_conv2d_cost(fn: Callable) -> None:
     ]:
         conv = nn.Conv2d(c_in, c_out, k, bias=bias)
         x = torch.zeros(1, c_in, out_h + k - 1, out_w + k - 1)
-        expected = (count_parameters(conv), count_macs(conv, x))
+        expected = (count_parameters(conv), torch_flops(conv, x) // 2)
         cases.append((desc, (c_in, c_out, k, out_h, out_w, bias), expected))
     report(run_cases("conv2d_cost", fn, cases, _compare_cost))
 
@@ -97,11 +101,11 @@ _INCEPTION_3A = dict(c_in=192, c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32,
 
 
 def _counted_3a_macs() -> tuple[float, float]:
-    """Multiply-adds (millions, one 28x28 image) of module 3a, naive and reduced, counted by
-    hooks on the real layers."""
+    """Multiply-adds (millions, one 28x28 image) of module 3a, naive and reduced: half the
+    FLOPs PyTorch's counter reports on the real layers."""
     x = torch.zeros(1, 192, 28, 28)
-    naive = count_macs(Inception(**_INCEPTION_3A, reduce=False), x) / 1e6
-    reduced = count_macs(Inception(**_INCEPTION_3A, reduce=True), x) / 1e6
+    naive = torch_flops(Inception(**_INCEPTION_3A, reduce=False), x) / 2e6
+    reduced = torch_flops(Inception(**_INCEPTION_3A, reduce=True), x) / 2e6
     return naive, reduced
 
 
@@ -278,6 +282,15 @@ def _dropout_property(x: torch.Tensor, p: float, training: bool) -> Callable[[An
             per = dropped.float().mean(dim)
             if (per - p).abs().max() > 0.15:
                 return f"values must be dropped independently: some {what} lost {per.max():.0%}"
+            # Independent drops make each row's (column's) count binomial: it varies from one
+            # row to the next with standard deviation sqrt(n p (1 - p)). A fixed count does not.
+            n = x.shape[dim]
+            spread = dropped.float().sum(dim).std().item() / math.sqrt(n * p * (1 - p))
+            if not 0.6 < spread < 1.4:
+                return (
+                    f"values must be dropped independently: the number dropped per {what} varies "
+                    f"{spread:.2f} times as much as independent drops would make it vary"
+                )
         mean_ratio = (got.sum() / x.sum()).item()
         if abs(mean_ratio - 1) > 0.05:
             return f"the expected value must stay unchanged (sum ratio {mean_ratio:.3f})"
@@ -299,9 +312,13 @@ def check_dropout(fn: Callable) -> None:
     ]
 
     def seeded(*args):
+        before = args[0].clone()
         with torch.random.fork_rng():  # the notebook's random stream stays as it was
             torch.manual_seed(0)
-            return fn(*args)
+            out = fn(*args)
+        if not torch.equal(args[0], before):
+            raise ValueError("dropout changed its input x in place: return a new tensor instead")
+        return out
 
     if not callable(fn):
         report(f"dropout: expected a function, got {type(fn).__name__}")

@@ -19,8 +19,10 @@ RELEASE_KEY = "course_release"
 BANNER = (
     "> **Exercise version.** Each exercise cell raises `NotImplementedError` until you write "
     "your answer in it; the check cell after it prints `... correct on N cases` when the answer "
-    "is right (the expected line is already shown under it). Only the exercise cells are "
-    "graded, so keep everything your answer needs inside them."
+    "is right (the expected line is already shown under it). The other cells after the first "
+    "exercise show no output until you run them: what they print and draw depends on your "
+    "answers. Only the exercise cells are graded, so keep everything your answer needs inside "
+    "them."
 )
 
 
@@ -28,13 +30,22 @@ def release_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookN
     """The student version of reference notebook ``nb`` (named ``name``, e.g. ``01_x.ipynb``).
 
     Solution regions become ``raise NotImplementedError("Exercise N: ...")``, exercise cells
-    lose their outputs, check cells keep their reference outputs, everything else is kept. The
-    "Open in Colab" badge points at the exercise version, and a banner says what to do.
+    lose their outputs, check cells keep their reference outputs (the line a correct answer
+    prints). Every other code cell after the first exercise loses its outputs too: they were
+    computed from the reference answers, so they would show a student results of code they
+    have not written yet, and give away the answers to predict-then-run exercises. Text, and
+    the cells before the first exercise, are kept. The "Open in Colab" badge points at the
+    exercise version, and a banner says what to do.
     """
     exercises = find_exercises(nb)
     if not exercises:
         raise NotebookError(f"{name} has no exercises to release")
     out = copy.deepcopy(nb)
+    checks = {ex.check for ex in exercises}
+    for i, cell in enumerate(out.cells):
+        if i > exercises[0].cell and cell.cell_type == "code" and i not in checks:
+            cell.outputs = []
+            cell.execution_count = None
     for ex in exercises:
         cell = out.cells[ex.cell]
         cell.source = stub_source(cell.source, ex)
