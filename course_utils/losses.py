@@ -10,6 +10,8 @@ The segmentation losses take logits (B, C, ...) and integer targets (B, ...) wit
   over pixels and classes. Equals ``F.binary_cross_entropy_with_logits`` on the one-hot target.
 - :func:`keypoint_loss`: one softmax over each landmark's m*m heatmap cells, as torchvision's
   Keypoint R-CNN.
+- :func:`mask_loss`: Mask R-CNN's mask loss (notebook 07), a per-pixel sigmoid on the map of
+  each positive region's ground-truth class, as torchvision's ``maskrcnn_loss``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["keypoint_loss", "sigmoid_cross_entropy", "softmax_cross_entropy"]
+from .ops.align import roi_align
+
+__all__ = ["keypoint_loss", "mask_loss", "sigmoid_cross_entropy", "softmax_cross_entropy"]
 
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -81,3 +85,41 @@ def keypoint_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tens
     if not keep.any():
         return logits.sum() * 0
     return F.cross_entropy(logits.flatten(2)[keep], targets[keep])
+
+
+def mask_loss(
+    mask_logits: torch.Tensor,
+    boxes: torch.Tensor,
+    gt_masks: torch.Tensor,
+    gt_labels: torch.Tensor,
+    matched_idxs: torch.Tensor,
+) -> torch.Tensor:
+    """Mask R-CNN's mask loss for the positive regions of one image (notebook 07).
+
+    ``mask_logits`` (P, C, M, M): the mask head's logits, one M x M map per class, for the P
+    positive regions; ``boxes`` (P, 4): those regions (XYXY, image pixels); ``gt_masks`` (G, H, W)
+    and ``gt_labels`` (G,): the image's objects; ``matched_idxs`` (P,): the object each region
+    matches. Each region's target is its object's mask cropped to the region and resampled to
+    M x M by RoIAlign (``aligned=False``, adaptive sampling: what torchvision does), and the loss
+    is the binary cross-entropy of the logits of the object's class only, averaged over all
+    P * M * M values. With no positive region it is 0 (still connected to ``mask_logits``).
+    Equals ``torchvision.models.detection.roi_heads.maskrcnn_loss`` for one image.
+    """
+    if not isinstance(mask_logits, torch.Tensor) or mask_logits.dim() != 4:
+        raise ValueError("mask_logits must be a (P, C, M, M) tensor")
+    p, m = mask_logits.shape[0], mask_logits.shape[-1]
+    if mask_logits.shape[-2] != m:
+        raise ValueError(f"mask_logits must hold square M x M maps, got {tuple(mask_logits.shape)}")
+    if tuple(boxes.shape) != (p, 4) or tuple(matched_idxs.shape) != (p,):
+        raise ValueError(
+            f"boxes must be ({p}, 4) and matched_idxs ({p},) for {p} regions, got "
+            f"{tuple(boxes.shape)} and {tuple(matched_idxs.shape)}"
+        )
+    if gt_masks.dim() != 3 or tuple(gt_labels.shape) != (gt_masks.shape[0],):
+        raise ValueError("gt_masks must be (G, H, W) and gt_labels (G,)")
+    if p == 0:
+        return mask_logits.sum() * 0
+    rois = torch.cat([matched_idxs[:, None].to(boxes.dtype), boxes], dim=1)  # image index = object
+    targets = roi_align(gt_masks[:, None].to(boxes.dtype), rois, m, 1.0, -1, False)[:, 0]
+    logits = mask_logits[torch.arange(p), gt_labels[matched_idxs]]
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))

@@ -852,6 +852,74 @@ def roi_align_no_scale(x, rois, out, scale, ratio, aligned):
     return ops.roi_align(x, rois, out, 1.0, ratio, aligned)
 
 
+# ---------------------------------------------------------------- the mask loss (notebook 07)
+
+
+def _mask_targets(boxes, masks, matched, m, aligned=False):
+    rois = torch.cat([matched[:, None].float(), boxes], 1)
+    return ops.roi_align(masks[:, None].float(), rois, m, 1.0, -1, aligned)[:, 0]
+
+
+def _true_class(logits, labels, matched):
+    return logits[torch.arange(len(matched)), labels[matched]]
+
+
+def mask_loss_all_classes(logits, boxes, masks, labels, matched):  # every class's map trained
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = _mask_targets(boxes, masks, matched, logits.shape[-1])
+    return F.binary_cross_entropy_with_logits(logits, target[:, None].expand_as(logits))
+
+
+def mask_loss_softmax(logits, boxes, masks, labels, matched):  # classes compete per pixel
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = _mask_targets(boxes, masks, matched, logits.shape[-1]) >= 0.5
+    return F.cross_entropy(logits, labels[matched][:, None, None] * target.long())
+
+
+def mask_loss_whole_mask(logits, boxes, masks, labels, matched):  # resized, not cropped
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = F.interpolate(masks[matched][:, None].float(), size=logits.shape[-2:], mode="bilinear")
+    return F.binary_cross_entropy_with_logits(_true_class(logits, labels, matched), target[:, 0])
+
+
+def mask_loss_thresholded_target(logits, boxes, masks, labels, matched):
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = (_mask_targets(boxes, masks, matched, logits.shape[-1]) >= 0.5).float()
+    return F.binary_cross_entropy_with_logits(_true_class(logits, labels, matched), target)
+
+
+def mask_loss_aligned(logits, boxes, masks, labels, matched):  # Detectron2's RoIAlign
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = _mask_targets(boxes, masks, matched, logits.shape[-1], aligned=True)
+    return F.binary_cross_entropy_with_logits(_true_class(logits, labels, matched), target)
+
+
+def mask_loss_summed(logits, boxes, masks, labels, matched):
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = _mask_targets(boxes, masks, matched, logits.shape[-1])
+    logits = _true_class(logits, labels, matched)
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+
+
+def mask_loss_object_index_as_class(logits, boxes, masks, labels, matched):
+    if len(boxes) == 0:
+        return logits.sum() * 0
+    target = _mask_targets(boxes, masks, matched, logits.shape[-1])
+    return F.binary_cross_entropy_with_logits(logits[torch.arange(len(matched)), matched], target)
+
+
+def mask_loss_nan_when_empty(logits, boxes, masks, labels, matched):
+    m = logits.shape[-1]
+    target = _mask_targets(boxes, masks, matched, m) if len(boxes) else torch.zeros(0, m, m)
+    return F.binary_cross_entropy_with_logits(_true_class(logits, labels, matched), target)
+
+
 # ---------------------------------------------------------------- the keypoint head (notebook 08)
 
 
@@ -1162,6 +1230,20 @@ EXERCISES = {
             roi_align_max_of_samples,
             roi_align_no_min_size,
             roi_align_no_scale,
+        ],
+    ),
+    "mask_loss": (
+        checks.check_mask_loss,
+        losses.mask_loss,
+        [
+            mask_loss_all_classes,
+            mask_loss_softmax,
+            mask_loss_whole_mask,
+            mask_loss_thresholded_target,
+            mask_loss_aligned,
+            mask_loss_summed,
+            mask_loss_object_index_as_class,
+            mask_loss_nan_when_empty,
         ],
     ),
     "keypoints_to_heatmap": (

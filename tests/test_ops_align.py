@@ -117,3 +117,44 @@ def test_bilinear_interpolate_edges_and_errors():
         ops.bilinear_interpolate(feature[None], y, x)
     with pytest.raises(ValueError, match="same shape"):
         ops.bilinear_interpolate(feature, y, x[:3])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    objects=st.integers(1, 4),
+    regions=st.integers(0, 6),
+    classes=st.integers(2, 5),
+    m=st.sampled_from([4, 7, 14]),
+    seed=st.integers(0, 2**16),
+)
+def test_mask_loss_equals_torchvision(objects, regions, classes, m, seed):
+    from torchvision.models.detection.roi_heads import maskrcnn_loss
+
+    from course_utils import losses
+
+    g = torch.Generator().manual_seed(seed)
+    masks = (torch.rand(objects, 20, 24, generator=g) > 0.5).to(torch.uint8)
+    labels = torch.randint(1, classes, (objects,), generator=g)
+    xy = torch.rand(regions, 2, generator=g) * 22 - 2  # some leave the image
+    boxes = torch.cat([xy, xy + torch.rand(regions, 2, generator=g) * 12 + 0.5], 1)
+    matched = torch.randint(0, objects, (regions,), generator=g)
+    logits = torch.randn(regions, classes, m, m, generator=g, requires_grad=True)
+    ours = losses.mask_loss(logits, boxes, masks, labels, matched)
+    theirs = maskrcnn_loss(logits, [boxes], [masks], [labels], [matched])
+    torch.testing.assert_close(ours, theirs)
+    (g_ours,) = torch.autograd.grad(ours, logits)
+    (g_theirs,) = torch.autograd.grad(theirs, logits)
+    torch.testing.assert_close(g_ours, g_theirs)
+
+
+def test_mask_loss_rejects_bad_shapes():
+    from course_utils import losses
+
+    logits = torch.zeros(2, 3, 7, 7)
+    masks, labels = torch.zeros(1, 10, 10), torch.ones(1, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"\(P, C, M, M\)"):
+        losses.mask_loss(torch.zeros(2, 3, 7), torch.zeros(2, 4), masks, labels, torch.zeros(2))
+    with pytest.raises(ValueError, match="boxes must be"):
+        losses.mask_loss(logits, torch.zeros(3, 4), masks, labels, torch.zeros(2))
+    with pytest.raises(ValueError, match="gt_masks must be"):
+        losses.mask_loss(logits, torch.zeros(2, 4), masks[0], labels, torch.zeros(2))

@@ -4,7 +4,7 @@
 - ``classification``: notebooks 01-04 (1x1 convolutions, global average pooling, AlexNet, ResNet)
 - ``segmentation``: notebook 05 (confusion matrix, mean IoU, the two losses, the U-Net decoder)
 - ``detection``: notebook 06 (box IoU, matching, average precision, NMS, RoIPool)
-- ``instance``: notebook 07 (mask IoU, bilinear interpolation, RoIAlign)
+- ``instance``: notebook 07 (mask IoU, bilinear interpolation, RoIAlign, the mask loss)
 - ``pose``: notebook 08 (keypoint heatmap targets, the keypoint loss, decoding)
 """
 

@@ -2,7 +2,8 @@
 
 ``bilinear_interpolate`` and ``roi_align`` are compared with ``torchvision.ops.roi_align``, an
 independent C++ implementation (its value *and* its gradient); ``mask_iou`` with hand-worked
-cases and ``course_utils.ops.mask_iou``.
+cases and ``course_utils.ops.mask_iou``; ``mask_loss`` with torchvision's ``maskrcnn_loss``
+(value and gradient).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .core import (
 __all__ = [
     "check_bilinear_interpolate",
     "check_mask_iou",
+    "check_mask_loss",
     "check_roi_align",
     "torchvision_bilinear",
 ]
@@ -172,5 +174,73 @@ def check_roi_align(fn: Callable) -> None:
                 add(f"{desc}, {sampling}, aligned={aligned}", x, rois, out, scale, ratio, aligned)
     line = run_cases(
         "roi_align", lambda *a: value_and_gradient(fn, *a), cases, compare_value_and_gradient
+    )
+    report(line)
+
+
+def torchvision_mask_loss(mask_logits, boxes, gt_masks, gt_labels, matched_idxs):
+    """torchvision's ``maskrcnn_loss`` for one image (it takes lists, one entry per image)."""
+    from torchvision.models.detection.roi_heads import maskrcnn_loss
+
+    return maskrcnn_loss(mask_logits, [boxes], [gt_masks], [gt_labels], [matched_idxs])
+
+
+def check_mask_loss(fn: Callable) -> None:
+    """Exercise: ``mask_loss(mask_logits, boxes, gt_masks, gt_labels, matched_idxs)`` -> the
+    scalar loss, as torchvision's ``maskrcnn_loss``: value and gradient w.r.t. the logits."""
+    if not callable(fn):
+        report(f"mask_loss: expected a function, got {type(fn).__name__}")
+        return
+    g = torch.Generator().manual_seed(707)
+    cases: list[Case] = []
+
+    def add(desc, masks, labels, boxes, matched, classes=4, m=8):
+        logits = torch.randn(len(boxes), classes, m, m, generator=g) * 2
+        args = (logits, boxes, masks, labels, matched)
+        cases.append((desc, args, value_and_gradient(torchvision_mask_loss, *args)))
+
+    square, ring = _square(24, 4, 5, 9).to(torch.uint8), _square(24, 10, 12, 10).to(torch.uint8)
+    ring[13:17, 15:19] = 0  # a hole: the target is not a filled box
+    masks = torch.stack([square, ring])
+    exact = torch.tensor([[5.0, 4, 14, 13], [12, 10, 22, 20]])
+    add(
+        "two objects, each region its own true box",
+        masks,
+        torch.tensor([1, 3]),
+        exact,
+        torch.tensor([0, 1]),
+    )
+    jitter = exact[[0, 1, 1]] + torch.randn(3, 4, generator=g) * 1.5
+    add(
+        "three jittered regions on two objects of classes 2 and 3",
+        masks,
+        torch.tensor([2, 3]),
+        jitter,
+        torch.tensor([0, 1, 1]),
+    )
+    add(
+        "two objects of the same class, 14x14 maps",
+        masks,
+        torch.tensor([2, 2]),
+        exact + torch.tensor([-1.0, 0.5, 1.0, -0.5]),
+        torch.tensor([1, 0]),
+        m=14,
+    )
+    add(
+        "a region that leaves the image",
+        masks,
+        torch.tensor([1, 2]),
+        torch.tensor([[16.0, 8, 30, 26]]),
+        torch.tensor([1]),
+    )
+    add(
+        "no positive region",
+        masks,
+        torch.tensor([1, 2]),
+        torch.zeros(0, 4),
+        torch.zeros(0, dtype=torch.int64),
+    )
+    line = run_cases(
+        "mask_loss", lambda *a: value_and_gradient(fn, *a), cases, compare_value_and_gradient
     )
     report(line)
