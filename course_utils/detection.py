@@ -2,8 +2,11 @@
 
 - ``sliding_window_proposals``: R-CNN's external region proposals, the simplest kind;
 - ``label_proposals``: which proposals are objects (and of which class) for training;
-- ``encode_boxes`` / ``decode_boxes``: R-CNN's box-regression targets, as torchvision's
-  ``BoxCoder`` defines them (centre offsets in box widths, log size ratios);
+- ``encode_boxes`` / ``decode_boxes`` (and ``BoxCoder``, the two with weights): R-CNN's
+  box-regression targets, as torchvision's ``BoxCoder`` defines them (centre offsets in box
+  widths, log size ratios);
+- ``label_anchors`` / ``sample_anchors``: how Faster R-CNN's region proposal network picks the
+  anchors it learns from (torchvision's ``Matcher`` and ``BalancedPositiveNegativeSampler``);
 - ``postprocess``: class scores and per-class box deltas -> the final detections (per-class NMS,
   torchvision's ``batched_nms``: the detectors run library ops, ``course_utils.ops`` teaches them).
 
@@ -22,10 +25,13 @@ from torchvision.ops import batched_nms
 from .ops.boxes import box_iou, check_boxes
 
 __all__ = [
+    "BoxCoder",
     "decode_boxes",
     "encode_boxes",
+    "label_anchors",
     "label_proposals",
     "postprocess",
+    "sample_anchors",
     "sliding_window_proposals",
 ]
 
@@ -98,25 +104,112 @@ def _centre_size(boxes: torch.Tensor):
     return boxes[..., 0] + 0.5 * w, boxes[..., 1] + 0.5 * h, w, h
 
 
-def encode_boxes(reference: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+def encode_boxes(
+    reference: torch.Tensor, boxes: torch.Tensor, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
+) -> torch.Tensor:
     """Regression targets (dx, dy, dw, dh) that move ``reference`` boxes onto ``boxes``.
 
-    dx = (x - x_ref) / w_ref, dy likewise, dw = log(w / w_ref), dh = log(h / h_ref); both
-    (N, 4), with positive widths and heights.
+    dx = wx (x - x_ref) / w_ref, dy likewise, dw = ww log(w / w_ref), dh = wh log(h / h_ref);
+    both (N, 4), with positive widths and heights. ``weights`` (wx, wy, ww, wh) scale the
+    targets (torchvision: 1, 1, 1, 1 for the RPN, 10, 10, 5, 5 for the box head).
     """
+    wx, wy, ww, wh = weights
     rx, ry, rw, rh = _centre_size(reference)
     x, y, w, h = _centre_size(boxes)
-    return torch.stack([(x - rx) / rw, (y - ry) / rh, torch.log(w / rw), torch.log(h / rh)], -1)
+    return torch.stack(
+        [wx * (x - rx) / rw, wy * (y - ry) / rh, ww * torch.log(w / rw), wh * torch.log(h / rh)],
+        -1,
+    )
 
 
-def decode_boxes(reference: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`encode_boxes`: apply (..., 4) deltas to (..., 4) reference boxes."""
+def decode_boxes(
+    reference: torch.Tensor, deltas: torch.Tensor, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
+) -> torch.Tensor:
+    """The inverse of :func:`encode_boxes`: apply (..., 4) deltas to (..., 4) reference boxes.
+
+    The size deltas are clamped at log(1000 / 16) before ``exp`` (torchvision's limit), so that
+    a wild regression output cannot overflow.
+    """
+    wx, wy, ww, wh = weights
     rx, ry, rw, rh = _centre_size(reference)
     dx, dy, dw, dh = deltas.unbind(-1)
-    x, y = rx + dx * rw, ry + dy * rh
-    w = rw * torch.exp(dw.clamp(max=_MAX_LOG_SIZE))
-    h = rh * torch.exp(dh.clamp(max=_MAX_LOG_SIZE))
+    x, y = rx + dx / wx * rw, ry + dy / wy * rh
+    w = rw * torch.exp((dw / ww).clamp(max=_MAX_LOG_SIZE))
+    h = rh * torch.exp((dh / wh).clamp(max=_MAX_LOG_SIZE))
     return torch.stack([x - 0.5 * w, y - 0.5 * h, x + 0.5 * w, y + 0.5 * h], -1)
+
+
+class BoxCoder:
+    """:func:`encode_boxes` and :func:`decode_boxes` with fixed weights (torchvision's layout)."""
+
+    def __init__(self, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)):
+        if len(weights) != 4 or min(weights) <= 0:
+            raise ValueError(f"weights must be 4 positive numbers (wx, wy, ww, wh), got {weights}")
+        self.weights = tuple(float(w) for w in weights)
+
+    def encode(self, anchors: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """(N, 4) deltas that move each anchor onto its box."""
+        return encode_boxes(anchors, boxes, self.weights)
+
+    def decode(self, anchors: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        """(N, 4) boxes: each anchor moved by its deltas."""
+        return decode_boxes(anchors, deltas, self.weights)
+
+
+def label_anchors(
+    anchors: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    positive_iou: float = 0.7,
+    negative_iou: float = 0.3,
+) -> torch.Tensor:
+    """Faster R-CNN's anchor labels for training the RPN: 1 object, 0 background, -1 ignored.
+
+    An anchor is positive if its IoU with some object is >= ``positive_iou``, negative if its IoU
+    with every object is < ``negative_iou``, ignored in between; and for each object, the
+    anchors with the highest IoU with it (all of them, if tied) are positive whatever that IoU
+    (so that every object has an anchor). Without objects every anchor is negative. As
+    torchvision's ``Matcher(0.7, 0.3, allow_low_quality_matches=True)`` in its RPN.
+    """
+    check_boxes(anchors, "anchors")
+    check_boxes(gt_boxes, "gt_boxes")
+    if not 0 <= negative_iou <= positive_iou <= 1:
+        raise ValueError(
+            f"need 0 <= negative_iou <= positive_iou <= 1, got {negative_iou}, {positive_iou}"
+        )
+    if len(gt_boxes) == 0:
+        return torch.zeros(len(anchors), dtype=torch.int64)
+    iou = box_iou(gt_boxes, anchors).nan_to_num(0.0)  # (G, A)
+    best = iou.max(0).values
+    labels = torch.full((len(anchors),), -1, dtype=torch.int64)
+    labels[best < negative_iou] = 0
+    labels[best >= positive_iou] = 1
+    labels[(iou == iou.max(1, keepdim=True).values).any(0)] = 1
+    return labels
+
+
+def sample_anchors(
+    labels: torch.Tensor, batch_size: int = 256, positive_fraction: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A balanced random batch of labelled anchors, as torchvision's RPN samples per image.
+
+    At most ``int(batch_size * positive_fraction)`` positives (label 1), drawn at random; the
+    rest of the batch negatives (label 0), at random; anchors labelled -1 never. Uses the global
+    random generator (``torch.randperm``), as torchvision does.
+
+    Returns:
+        ``(positive, negative)``: two boolean masks of ``labels``' shape.
+    """
+    if labels.dim() != 1:
+        raise ValueError(f"labels must be a 1-D tensor, got shape {tuple(labels.shape)}")
+    positives = (labels == 1).nonzero().squeeze(1)
+    negatives = (labels == 0).nonzero().squeeze(1)
+    n_pos = min(len(positives), int(batch_size * positive_fraction))
+    n_neg = min(len(negatives), batch_size - n_pos)
+    positive = torch.zeros_like(labels, dtype=torch.bool)
+    negative = torch.zeros_like(labels, dtype=torch.bool)
+    positive[positives[torch.randperm(len(positives))[:n_pos]]] = True
+    negative[negatives[torch.randperm(len(negatives))[:n_neg]]] = True
+    return positive, negative
 
 
 def postprocess(

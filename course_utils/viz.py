@@ -166,8 +166,12 @@ def draw_detections(
     keypoints=None,
     skeleton: Sequence[tuple[int, int]] = (),
     show_hidden: bool = False,
+    captions: Sequence[str] | None = None,
 ):
     """Draw an image with its instance masks (filled), boxes (outlines), labels and keypoints.
+
+    Each box's label (caption, class name, score) sits above its top-left corner, or is moved
+    down until it overlaps no label drawn before it.
 
     Args:
         image: (3, H, W) float in [0, 1] (or uint8).
@@ -177,6 +181,7 @@ def draw_detections(
         keypoints: (N, K, 3) x, y, visibility: landmarks with visibility > 0 are drawn as
             dots joined by the ``skeleton``'s bones (pairs of landmark indices).
         show_hidden: draw visibility-1 landmarks (hidden by another object) as hollow dots.
+        captions: (N,) optional texts written before each box's class name (e.g. "TP").
     """
     img = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.as_tensor(image)
     if img.ndim != 3 or img.shape[0] != 3:
@@ -187,6 +192,8 @@ def draw_detections(
     palette = label_colors(max(len(class_names or ()), 10) + 1)
     if labels is not None and len(labels) != n:
         raise ValueError(f"got {len(labels)} labels for {n} boxes")
+    if captions is not None and len(captions) != n:
+        raise ValueError(f"got {len(captions)} captions for {n} boxes")
 
     def colour_of(i):
         return (
@@ -203,6 +210,7 @@ def draw_detections(
         _, ax = plt.subplots(figsize=(3, 3))
     ax.imshow(img.permute(1, 2, 0).numpy())
     ax.axis("off")
+    placed = []  # the labels drawn so far, to keep new ones off them
     for i in range(n):
         x1, y1, x2, y2 = (float(v) for v in boxes[i])
         colour = colour_of(i)
@@ -211,20 +219,21 @@ def draw_detections(
                 (x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5
             )
         )
-        text = []
+        text = [] if captions is None else [str(captions[i])]
         if labels is not None:
             lab = int(labels[i])
             text.append(class_names[lab] if class_names is not None else str(lab))
         if scores is not None:
             text.append(f"{float(scores[i]):.2f}")
         if text:
-            ax.text(
-                x1 - 0.5,
-                y1 - 1,
-                " ".join(text),
-                fontsize=7,
-                color="white",
-                bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "linewidth": 0},
+            placed.append(
+                _place_label(
+                    ax,
+                    (x1 - 0.5, y1 - 1),
+                    " ".join(text),
+                    colour,
+                    placed,
+                )
             )
     if keypoints is not None:
         if len(keypoints) != n:
@@ -234,6 +243,28 @@ def draw_detections(
                 ax, torch.as_tensor(keypoints[i]).cpu(), skeleton, colour_of(i), show_hidden
             )
     return ax.figure
+
+
+def _place_label(ax, xy, text: str, colour, placed: list, max_moves: int = 12):
+    """Write ``text`` at ``xy`` (data units); move it down a line at a time while its box
+    overlaps one of the ``placed`` labels. Returns the text artist."""
+    label = ax.text(
+        *xy,
+        text,
+        fontsize=7,
+        color="white",
+        bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "linewidth": 0},
+    )
+    renderer = ax.figure.canvas.get_renderer()
+    to_data = ax.transData.inverted()
+    for _ in range(max_moves):
+        box = label.get_window_extent(renderer).expanded(1.0, 1.15)
+        if not any(box.overlaps(other.get_window_extent(renderer)) for other in placed):
+            break
+        (_, y0), (_, y1) = to_data.transform([(box.x0, box.y0), (box.x0, box.y1)])
+        x, y = label.get_position()
+        label.set_position((x, y + abs(y1 - y0)))  # down one label height (y grows downwards)
+    return label
 
 
 def _draw_skeleton(ax, points: torch.Tensor, skeleton, colour, show_hidden: bool) -> None:
@@ -401,11 +432,18 @@ def draw_iou(box_a, box_b, size: int = 64, ax=None):
     return ax.figure
 
 
-def draw_anchors(image, anchors, stride: int | None = None, ax=None):
-    """Draw anchor boxes on an image, optionally with the feature map's grid of ``stride``."""
+def draw_anchors(
+    image, anchors, stride: int | None = None, ax=None, colour=None, linewidth: float = 1.2
+):
+    """Draw anchor (or any) boxes on an image, optionally with the feature map's grid of ``stride``.
+
+    Boxes take the colours of ``tab10`` in turn, or all ``colour``. Drawing on an ``ax`` that
+    already shows an image adds the boxes to it.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(to_numpy_image(image))
+    if not ax.images:
+        ax.imshow(to_numpy_image(image))
     if stride:
         for t in range(0, image.shape[-1] + 1, stride):
             ax.axvline(t - 0.5, color="white", linewidth=0.3, alpha=0.5)
@@ -418,8 +456,8 @@ def draw_anchors(image, anchors, stride: int | None = None, ax=None):
                 x2 - x1,
                 y2 - y1,
                 fill=False,
-                linewidth=1.2,
-                edgecolor=colours[i % 10],
+                linewidth=linewidth,
+                edgecolor=colours[i % 10] if colour is None else colour,
             )
         )
     ax.set_xlim(-0.5, image.shape[-1] - 0.5)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import checks, cost, losses, metrics, models, ops
+from course_utils import checks, cost, detection, losses, metrics, models, ops
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -1003,6 +1003,160 @@ def decode_grid_units(logits, rois):  # heatmap cells, not image pixels
     return torch.stack([best % m, best // m], -1).float() + 0.5
 
 
+# ---------------------------------------------------------------- the RPN (notebook 06)
+
+
+def _anchor_iou(anchors, gt):
+    return ops.box_iou(gt, anchors)
+
+
+def anchors_no_best_rule(anchors, gt, hi=0.7, lo=0.3):
+    if len(gt) == 0:
+        return torch.zeros(len(anchors), dtype=torch.int64)
+    best = _anchor_iou(anchors, gt).max(0).values
+    labels = torch.full((len(anchors),), -1, dtype=torch.int64)
+    labels[best < lo] = 0
+    labels[best >= hi] = 1
+    return labels
+
+
+def anchors_best_by_argmax(anchors, gt, hi=0.7, lo=0.3):
+    labels = anchors_no_best_rule(anchors, gt, hi, lo)
+    if len(gt):
+        labels[_anchor_iou(anchors, gt).argmax(1)] = 1  # one anchor per object: ties missed
+    return labels
+
+
+def anchors_strictly_greater(anchors, gt, hi=0.7, lo=0.3):
+    labels = detection.label_anchors(anchors, gt, hi, lo)
+    if len(gt):
+        exact = _anchor_iou(anchors, gt).max(0).values == hi
+        best_for_gt = (
+            _anchor_iou(anchors, gt) == _anchor_iou(anchors, gt).max(1, keepdim=True).values
+        ).any(0)
+        labels[exact & ~best_for_gt] = -1
+    return labels
+
+
+def anchors_negative_inclusive(anchors, gt, hi=0.7, lo=0.3):
+    labels = detection.label_anchors(anchors, gt, hi, lo)
+    if len(gt):
+        labels[(_anchor_iou(anchors, gt).max(0).values == lo) & (labels == -1)] = 0
+    return labels
+
+
+def anchors_no_ignored(anchors, gt, hi=0.7, lo=0.3):
+    labels = detection.label_anchors(anchors, gt, hi, lo)
+    return labels.clamp(min=0)
+
+
+def anchors_best_rule_overridden(anchors, gt, hi=0.7, lo=0.3):
+    labels = torch.full((len(anchors),), -1, dtype=torch.int64)
+    if len(gt) == 0:
+        return labels * 0
+    iou = _anchor_iou(anchors, gt)
+    labels[(iou == iou.max(1, keepdim=True).values).any(0)] = 1
+    best = iou.max(0).values
+    labels[best >= hi] = 1
+    labels[best < lo] = 0  # applied last: an object's weak best anchor turns background
+    return labels
+
+
+def _sample_with(labels, n_pos, n_neg, positives=None, negatives=None, pick=None):
+    positives = (labels == 1).nonzero().squeeze(1) if positives is None else positives
+    negatives = (labels == 0).nonzero().squeeze(1) if negatives is None else negatives
+    pick = pick or (lambda idx, n: idx[torch.randperm(len(idx))[:n]])
+    pos = torch.zeros_like(labels, dtype=torch.bool)
+    neg = torch.zeros_like(labels, dtype=torch.bool)
+    pos[pick(positives, n_pos)] = True
+    neg[pick(negatives, n_neg)] = True
+    return pos, neg
+
+
+def sample_first_ones(labels, batch_size, fraction):
+    n_pos = min(int((labels == 1).sum()), int(batch_size * fraction))
+    n_neg = min(int((labels == 0).sum()), batch_size - n_pos)
+    return _sample_with(labels, n_pos, n_neg, pick=lambda idx, n: idx[:n])
+
+
+def sample_fixed_negative_quota(labels, batch_size, fraction):
+    quota = int(batch_size * fraction)
+    n_pos = min(int((labels == 1).sum()), quota)
+    n_neg = min(int((labels == 0).sum()), batch_size - quota)  # not filled up by negatives
+    return _sample_with(labels, n_pos, n_neg)
+
+
+def sample_ignored_as_negative(labels, batch_size, fraction):
+    n_pos = min(int((labels == 1).sum()), int(batch_size * fraction))
+    negatives = (labels <= 0).nonzero().squeeze(1)
+    return _sample_with(labels, n_pos, min(len(negatives), batch_size - n_pos), negatives=negatives)
+
+
+def sample_rounds_up(labels, batch_size, fraction):
+    n_pos = min(int((labels == 1).sum()), math.ceil(batch_size * fraction))
+    n_neg = min(int((labels == 0).sum()), batch_size - n_pos)
+    return _sample_with(labels, n_pos, n_neg)
+
+
+def sample_indices(labels, batch_size, fraction):
+    pos, neg = detection.sample_anchors(labels, batch_size, fraction)
+    return pos.nonzero().squeeze(1), neg.nonzero().squeeze(1)
+
+
+class CoderWithoutWeights(detection.BoxCoder):
+    def encode(self, anchors, boxes):
+        return detection.encode_boxes(anchors, boxes)
+
+    def decode(self, anchors, deltas):
+        return detection.decode_boxes(anchors, deltas)
+
+
+class CoderMultipliesWhenDecoding(detection.BoxCoder):
+    def decode(self, anchors, deltas):
+        w = torch.tensor(self.weights)
+        return detection.decode_boxes(anchors, deltas * w * w, self.weights)
+
+
+class CoderCorners(detection.BoxCoder):
+    def encode(self, anchors, boxes):
+        wx, wy, ww, wh = self.weights
+        aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        dx = wx * (boxes[:, 0] - anchors[:, 0]) / aw  # the corners moved, not the centres
+        dy = wy * (boxes[:, 1] - anchors[:, 1]) / ah
+        return torch.stack([dx, dy, ww * torch.log(w / aw), wh * torch.log(h / ah)], 1)
+
+
+class CoderUnclamped(detection.BoxCoder):
+    def decode(self, anchors, deltas):  # exp of the raw size deltas: no clamp
+        return self._raw(anchors, deltas)
+
+    def _raw(self, anchors, deltas):
+        wx, wy, ww, wh = self.weights
+        cx, cy = (anchors[:, 0] + anchors[:, 2]) / 2, (anchors[:, 1] + anchors[:, 3]) / 2
+        aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+        x, y = cx + deltas[:, 0] / wx * aw, cy + deltas[:, 1] / wy * ah
+        w, h = aw * torch.exp(deltas[:, 2] / ww), ah * torch.exp(deltas[:, 3] / wh)
+        return torch.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], 1)
+
+
+class CoderNoLog(detection.BoxCoder):
+    def encode(self, anchors, boxes):
+        d = detection.encode_boxes(anchors, boxes, self.weights)
+        w = torch.tensor(self.weights)
+        return torch.cat([d[:, :2], w[2:] * (torch.exp(d[:, 2:] / w[2:]) - 1)], 1)
+
+
+class CoderDividesByBox(detection.BoxCoder):
+    def encode(self, anchors, boxes):
+        d = detection.encode_boxes(anchors, boxes, self.weights)
+        aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        return torch.cat(
+            [d[:, :1] * aw[:, None] / w[:, None], d[:, 1:2] * ah[:, None] / h[:, None], d[:, 2:]], 1
+        )
+
+
 EXERCISES = {
     "conv1x1": (
         checks.check_conv1x1,
@@ -1193,6 +1347,41 @@ EXERCISES = {
         checks.check_nms,
         ops.nms,
         [nms_all_boxes_suppress, nms_greater_equal, nms_box_order, nms_mask],
+    ),
+    "label_anchors": (
+        checks.check_label_anchors,
+        detection.label_anchors,
+        [
+            anchors_no_best_rule,
+            anchors_best_by_argmax,
+            anchors_strictly_greater,
+            anchors_negative_inclusive,
+            anchors_no_ignored,
+            anchors_best_rule_overridden,
+        ],
+    ),
+    "sample_anchors": (
+        checks.check_sample_anchors,
+        detection.sample_anchors,
+        [
+            sample_first_ones,
+            sample_fixed_negative_quota,
+            sample_ignored_as_negative,
+            sample_rounds_up,
+            sample_indices,
+        ],
+    ),
+    "BoxCoder": (
+        checks.check_box_coder,
+        detection.BoxCoder,
+        [
+            CoderWithoutWeights,
+            CoderMultipliesWhenDecoding,
+            CoderCorners,
+            CoderUnclamped,
+            CoderNoLog,
+            CoderDividesByBox,
+        ],
     ),
     "roi_pool": (
         checks.check_roi_pool,

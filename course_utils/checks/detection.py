@@ -8,21 +8,26 @@ cases worked out in the comments.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torchvision.ops as tvo
+from torchvision.models.detection import _utils as tv_det_utils
 
 from ..metrics.detection import average_precision, match_detections
 from .core import Case, compare_tensors, report, run_cases
 
 __all__ = [
     "check_average_precision",
+    "check_box_coder",
     "check_box_iou",
+    "check_label_anchors",
     "check_match_detections",
     "check_nms",
     "check_roi_pool",
+    "check_sample_anchors",
 ]
 
 
@@ -277,3 +282,231 @@ def check_roi_pool(fn: Callable) -> None:
         r = torch.cat([index, boxes], 1)
         cases.append((desc, (feats, r, out, scale), tvo.roi_pool(feats, r, out, scale)))
     report(run_cases("roi_pool", fn, cases, compare_tensors))
+
+
+# ---------------------------------------------------------------- the region proposal network
+
+
+def _torchvision_anchor_labels(anchors: torch.Tensor, gt_boxes: torch.Tensor) -> torch.Tensor:
+    """1 / 0 / -1 per anchor, as torchvision's RPN derives them from its Matcher."""
+    if len(gt_boxes) == 0:
+        return torch.zeros(len(anchors), dtype=torch.int64)
+    matcher = tv_det_utils.Matcher(0.7, 0.3, allow_low_quality_matches=True)
+    matched = matcher(tvo.box_iou(gt_boxes, anchors))
+    labels = (matched >= 0).long()
+    labels[matched == matcher.BETWEEN_THRESHOLDS] = -1
+    return labels
+
+
+def _compare_labels(got: Any, expected: torch.Tensor) -> str | None:
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor of labels, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return (
+            f"expected shape {tuple(expected.shape)} (one label per anchor), got {tuple(got.shape)}"
+        )
+    if got.dtype != torch.int64:
+        return f"expected int64 labels (1, 0 or -1), got dtype {got.dtype}"
+    if not torch.equal(got, expected):
+        wrong = (got != expected).nonzero()[:, 0].tolist()
+        i = wrong[0]
+        return (
+            f"{len(wrong)} anchor(s) labelled differently, e.g. anchor {i}: expected "
+            f"{int(expected[i])}, got {int(got[i])}"
+        )
+    return None
+
+
+def check_label_anchors(fn: Callable) -> None:
+    """Exercise: ``label_anchors(anchors, gt_boxes)`` -> (A,) int64: 1 object, 0 background,
+    -1 ignored (IoU >= 0.7 positive, < 0.3 negative, each object's best anchors positive)."""
+    g = torch.Generator().manual_seed(611)
+    gt = torch.tensor([[0.0, 0, 10, 10]])
+    # IoU with the 10x10 object: 1, 70/100, 30/100, 20/100, 0
+    strips = torch.tensor(
+        [[0.0, 0, 10, 10], [0, 0, 10, 7], [0, 0, 10, 3], [0, 0, 10, 2], [20, 20, 30, 30]]
+    )
+    # the object's best anchor overlaps it 0.4 only; the second best 0.25
+    weak = torch.tensor([[0.0, 0, 10, 4], [0, 0, 10, 2.5], [0, 0, 10, 1]])
+    # two anchors tie as the object's best (0.5 each); a third overlaps 0.1
+    ties = torch.tensor([[0.0, 0, 10, 5], [0, 5, 10, 10], [0, 0, 10, 1]])
+    # the second object's best anchor overlaps it 0.2 only: below the negative threshold
+    two = torch.tensor([[0.0, 0, 10, 10], [40, 40, 50, 50]])
+    far = torch.tensor([[0.0, 0, 10, 10], [40, 40, 50, 42], [60, 60, 64, 64]])
+    cases: list[Case] = [
+        (
+            "IoU 1, 0.7 (exactly), 0.3 (exactly), 0.2, 0",
+            (strips, gt),
+            torch.tensor([1, 1, -1, 0, 0]),
+        ),
+        ("an object whose best anchor overlaps only 0.4", (weak, gt), torch.tensor([1, 0, 0])),
+        ("two anchors tie as an object's best", (ties, gt), torch.tensor([1, 1, 0])),
+        (
+            "an object whose best anchor overlaps only 0.2 (< 0.3)",
+            (far, two),
+            torch.tensor([1, 1, 0]),
+        ),
+        (
+            "an image without objects: every anchor background",
+            (strips, torch.zeros(0, 4)),
+            torch.zeros(5, dtype=torch.int64),
+        ),
+    ]
+    # anchors of 3 sizes on a grid (every 4 pixels) against random objects, as in the RPN
+    centres = torch.arange(2.0, 64, 4)
+    cy, cx = torch.meshgrid(centres, centres, indexing="ij")
+    grid = []
+    for half in (4.0, 8.0, 16.0):
+        grid.append(torch.stack([cx - half, cy - half, cx + half, cy + half], -1).reshape(-1, 4))
+    grid = torch.cat(grid)
+    for desc, n in [("768 grid anchors, 3 random objects", 3), ("768 grid anchors, 6 objects", 6)]:
+        xy = torch.rand(n, 2, generator=g) * 40
+        objects = torch.cat([xy, xy + 6 + torch.rand(n, 2, generator=g) * 20], 1)
+        cases.append((desc, (grid, objects), _torchvision_anchor_labels(grid, objects)))
+    report(run_cases("label_anchors", fn, cases, _compare_labels))
+
+
+def _sample_problem(got: Any, labels: torch.Tensor, batch_size: int, fraction: float):
+    """None if ``got`` is a valid balanced sample of ``labels``, else what is wrong."""
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        return "expected a pair (positive mask, negative mask)"
+    positive, negative = got
+    for name, mask in (("positive", positive), ("negative", negative)):
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            kind = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+            return f"expected the {name} mask as a torch.bool tensor, got {kind}"
+        if mask.shape != labels.shape:
+            return f"expected a {name} mask of shape {tuple(labels.shape)}, got {tuple(mask.shape)}"
+    if (positive & (labels != 1)).any():
+        return "the positive mask picks anchors not labelled 1"
+    if (negative & (labels != 0)).any():
+        return "the negative mask picks anchors not labelled 0 (-1 means ignored)"
+    sampler = tv_det_utils.BalancedPositiveNegativeSampler(batch_size, fraction)
+    with torch.random.fork_rng():
+        (pos,), (neg,) = sampler([labels.clone()])
+    want = int(pos.sum()), int(neg.sum())
+    got_counts = int(positive.sum()), int(negative.sum())
+    if got_counts != want:
+        return f"expected {want[0]} positives and {want[1]} negatives, got {got_counts}"
+    return None
+
+
+def _compare_sample(got: Any, expected: tuple) -> str | None:
+    labels, batch_size, fraction, draws = expected
+    if draws is None:
+        return _sample_problem(got, labels, batch_size, fraction)
+    # ``got`` is the list of several draws: every candidate must sometimes be picked, and
+    # sometimes not (a fixed choice, such as the first ones, is not a random sample)
+    for one in got:
+        problem = _sample_problem(one, labels, batch_size, fraction)
+        if problem:
+            return problem
+    for k, name in ((0, "positive"), (1, "negative")):
+        counts = torch.stack([one[k] for one in got]).sum(0)
+        candidates = labels == (1 - k)
+        if (counts[candidates] == 0).any() or (counts[candidates] == len(got)).any():
+            return (
+                f"over {len(got)} draws some {name} anchors were never picked or always "
+                "picked: draw them at random"
+            )
+    return None
+
+
+def check_sample_anchors(fn: Callable) -> None:
+    """Exercise: ``sample_anchors(labels, batch_size, positive_fraction)`` -> (positive,
+    negative) boolean masks: a random balanced batch, as torchvision's
+    ``BalancedPositiveNegativeSampler``."""
+    g = torch.Generator().manual_seed(612)
+
+    def labels_with(pos: int, neg: int, ignored: int) -> torch.Tensor:
+        values = torch.tensor([1] * pos + [0] * neg + [-1] * ignored)
+        return values[torch.randperm(len(values), generator=g)]
+
+    cases: list[Case] = []
+    for desc, (pos, neg, ign), batch, fraction in [
+        ("plenty of both: 256 of 2,000 anchors, half positive", (300, 1500, 200), 256, 0.5),
+        ("only 3 positives: the negatives fill the batch", (3, 500, 40), 16, 0.5),
+        ("fewer anchors than the batch", (2, 5, 3), 16, 0.5),
+        ("a quarter positive, 10 x 0.25 = 2.5 rounds down", (6, 30, 0), 10, 0.25),
+        ("no positives at all", (0, 50, 10), 8, 0.5),
+    ]:
+        labels = labels_with(pos, neg, ign)
+        cases.append((desc, (labels, batch, fraction), (labels, batch, fraction, None)))
+    labels = labels_with(32, 32, 8)
+
+    def forty_draws(labels, batch, fraction):
+        return [fn(labels.clone(), batch, fraction) for _ in range(40)]
+
+    draws_case = ("40 draws of 16 from 32 positives and 32 negatives", (labels, 32, 0.5))
+    with torch.random.fork_rng():  # the answer draws from the global generator
+        torch.manual_seed(613)
+        verdict = run_cases("sample_anchors", fn, cases, _compare_sample)
+        if verdict.startswith("sample_anchors: correct on"):  # all passed: now randomness
+            line = run_cases(
+                "sample_anchors",
+                forty_draws,
+                [(*draws_case, (labels, 32, 0.5, 40))],
+                _compare_sample,
+            )
+            if not line.startswith("sample_anchors: correct on"):
+                verdict = line
+            else:
+                verdict = f"sample_anchors: correct on {len(cases) + 1} cases"
+    report(verdict)
+
+
+def _compare_coder(got: Any, expected: torch.Tensor) -> str | None:
+    return compare_tensors(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def check_box_coder(cls: Callable) -> None:
+    """Exercise: ``BoxCoder(weights)`` with ``encode(anchors, boxes)`` -> (N, 4) deltas and
+    ``decode(anchors, deltas)`` -> (N, 4) boxes, as torchvision's ``BoxCoder``."""
+    g = torch.Generator().manual_seed(614)
+
+    def boxes(n: int) -> torch.Tensor:
+        return _random_boxes(g, n, size=50.0, min_side=2.0)
+
+    def run(weights, method, anchors, other):
+        coder = cls(weights)
+        return getattr(coder, method)(anchors, other)
+
+    cases: list[Case] = []
+    anchor = torch.tensor([[10.0, 20, 30, 60]])  # centre (20, 40), 20 wide, 40 high
+    # the box moved 5 right and twice as wide: dx = 5 / 20, dw = log 2
+    moved = torch.tensor([[5.0, 20, 45, 60]])
+    cases.append(
+        (
+            "one anchor, a box 5 px to the right and twice as wide",
+            ((1.0, 1.0, 1.0, 1.0), "encode", anchor, moved),
+            torch.tensor([[0.25, 0.0, math.log(2.0), 0.0]]),
+        )
+    )
+    for weights in ((1.0, 1.0, 1.0, 1.0), (10.0, 10.0, 5.0, 5.0), (2.0, 3.0, 4.0, 0.5)):
+        a, b = boxes(12), boxes(12)
+        reference = tv_det_utils.BoxCoder(weights)
+        cases.append(
+            (
+                f"encode 12 random boxes, weights {weights}",
+                (weights, "encode", a, b),
+                reference.encode_single(b, a),
+            )
+        )
+        deltas = torch.randn(12, 4, generator=g)
+        cases.append(
+            (
+                f"decode 12 random deltas, weights {weights}",
+                (weights, "decode", a, deltas),
+                reference.decode_single(deltas, a),
+            )
+        )
+    wild = torch.tensor([[0.0, 0.0, 9.0, -3.0], [0.5, -0.5, -2.0, 12.0]])
+    a = boxes(2)
+    cases.append(
+        (
+            "decode huge size deltas (clamped before exp)",
+            ((1.0, 1.0, 1.0, 1.0), "decode", a, wild),
+            tv_det_utils.BoxCoder((1.0, 1.0, 1.0, 1.0)).decode_single(wild, a),
+        )
+    )
+    report(run_cases("BoxCoder", run, cases, _compare_coder))
