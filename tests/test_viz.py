@@ -124,3 +124,41 @@ def test_log_axis_labels_plain_numbers():
     with pytest.raises(ValueError, match="axis must be"):
         viz.log_axis(ax, "z")
     plt.close(fig)
+
+
+def test_detection_labels_do_not_overlap_and_captions_come_first():
+    boxes = torch.tensor([[10.0, 10, 40, 40], [11.0, 11, 41, 41], [12.0, 10, 42, 40]])
+    fig, ax = plt.subplots(figsize=(3, 3))
+    viz.draw_detections(
+        torch.rand(3, 64, 64),
+        boxes,
+        torch.tensor([1, 2, 1]),
+        scores=torch.tensor([0.9, 0.8, 0.7]),
+        class_names=("background", "circle", "square"),
+        captions=["TP", "FP duplicate", "FP"],
+        ax=ax,
+    )
+    texts = ax.texts
+    assert [t.get_text() for t in texts] == [
+        "TP circle 0.90",
+        "FP duplicate square 0.80",
+        "FP circle 0.70",
+    ]
+    renderer = fig.canvas.get_renderer()
+    extents = [t.get_window_extent(renderer) for t in texts]
+    for i in range(3):
+        for j in range(i):
+            assert not extents[i].overlaps(extents[j])
+    with pytest.raises(ValueError, match="captions"):
+        viz.draw_detections(torch.rand(3, 8, 8), boxes, captions=["TP"])
+    plt.close("all")
+
+
+def test_draw_anchors_adds_boxes_of_one_colour_to_a_drawn_image():
+    fig, ax = plt.subplots()
+    image = torch.rand(3, 16, 16)
+    viz.draw_anchors(image, torch.tensor([[1.0, 1, 5, 5]]), ax=ax)
+    viz.draw_anchors(image, torch.tensor([[2.0, 2, 6, 6], [3.0, 3, 9, 9]]), ax=ax, colour="red")
+    assert len(ax.images) == 1 and len(ax.patches) == 3
+    assert ax.patches[1].get_edgecolor() == ax.patches[2].get_edgecolor()
+    plt.close("all")
