@@ -1098,6 +1098,25 @@ def sample_rounds_up(labels, batch_size, fraction):
     return _sample_with(labels, n_pos, n_neg)
 
 
+def sample_rounds_half_to_even(labels, batch_size, fraction):
+    n_pos = min(int((labels == 1).sum()), round(batch_size * fraction))
+    n_neg = min(int((labels == 0).sum()), batch_size - n_pos)
+    return _sample_with(labels, n_pos, n_neg)
+
+
+_private = torch.Generator().manual_seed(0)  # a stream that torch.manual_seed does not reset
+
+
+def sample_own_generator(labels, batch_size, fraction):
+    n_pos = min(int((labels == 1).sum()), int(batch_size * fraction))
+    n_neg = min(int((labels == 0).sum()), batch_size - n_pos)
+
+    def pick(idx, n):
+        return idx[torch.randperm(len(idx), generator=_private)[:n]]
+
+    return _sample_with(labels, n_pos, n_neg, pick=pick)
+
+
 def sample_indices(labels, batch_size, fraction):
     pos, neg = detection.sample_anchors(labels, batch_size, fraction)
     return pos.nonzero().squeeze(1), neg.nonzero().squeeze(1)
@@ -1138,6 +1157,30 @@ class CoderUnclamped(detection.BoxCoder):
         x, y = cx + deltas[:, 0] / wx * aw, cy + deltas[:, 1] / wy * ah
         w, h = aw * torch.exp(deltas[:, 2] / ww), ah * torch.exp(deltas[:, 3] / wh)
         return torch.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], 1)
+
+
+class CoderClampsBeforeDividing(detection.BoxCoder):
+    def decode(self, anchors, deltas):
+        limit = math.log(1000.0 / 16)
+        w = torch.tensor(self.weights)
+        clamped = torch.cat([deltas[:, :2], deltas[:, 2:].clamp(max=limit)], 1)
+        return self._raw_weighted(anchors, clamped, w)
+
+    def _raw_weighted(self, anchors, deltas, w):
+        cx, cy = (anchors[:, 0] + anchors[:, 2]) / 2, (anchors[:, 1] + anchors[:, 3]) / 2
+        aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+        x, y = cx + deltas[:, 0] / w[0] * aw, cy + deltas[:, 1] / w[1] * ah
+        width, height = aw * torch.exp(deltas[:, 2] / w[2]), ah * torch.exp(deltas[:, 3] / w[3])
+        return torch.stack([x - width / 2, y - height / 2, x + width / 2, y + height / 2], 1)
+
+
+class CoderSymmetricClamp(CoderClampsBeforeDividing):
+    def decode(self, anchors, deltas):
+        limit = math.log(1000.0 / 16)
+        w = torch.tensor(self.weights)
+        scaled = deltas / w
+        scaled = torch.cat([scaled[:, :2], scaled[:, 2:].clamp(-limit, limit)], 1)
+        return self._raw_weighted(anchors, scaled, torch.ones(4))
 
 
 class CoderNoLog(detection.BoxCoder):
@@ -1368,6 +1411,8 @@ EXERCISES = {
             sample_fixed_negative_quota,
             sample_ignored_as_negative,
             sample_rounds_up,
+            sample_rounds_half_to_even,
+            sample_own_generator,
             sample_indices,
         ],
     ),
@@ -1379,6 +1424,8 @@ EXERCISES = {
             CoderMultipliesWhenDecoding,
             CoderCorners,
             CoderUnclamped,
+            CoderClampsBeforeDividing,
+            CoderSymmetricClamp,
             CoderNoLog,
             CoderDividesByBox,
         ],

@@ -427,7 +427,7 @@ def check_sample_anchors(fn: Callable) -> None:
         ("plenty of both: 256 of 2,000 anchors, half positive", (300, 1500, 200), 256, 0.5),
         ("only 3 positives: the negatives fill the batch", (3, 500, 40), 16, 0.5),
         ("fewer anchors than the batch", (2, 5, 3), 16, 0.5),
-        ("a quarter positive, 10 x 0.25 = 2.5 rounds down", (6, 30, 0), 10, 0.25),
+        ("a quarter positive, 14 x 0.25 = 3.5 rounds down", (6, 30, 0), 14, 0.25),
         ("no positives at all", (0, 50, 10), 8, 0.5),
     ]:
         labels = labels_with(pos, neg, ign)
@@ -448,11 +448,32 @@ def check_sample_anchors(fn: Callable) -> None:
                 [(*draws_case, (labels, 32, 0.5, 40))],
                 _compare_sample,
             )
-            if not line.startswith("sample_anchors: correct on"):
-                verdict = line
-            else:
-                verdict = f"sample_anchors: correct on {len(cases) + 1} cases"
+            verdict = line if not line.startswith("sample_anchors: correct on") else None
+        if verdict is None:
+            verdict = _global_generator_problem(fn, labels)
+        if verdict is None:
+            verdict = f"sample_anchors: correct on {len(cases) + 2} cases"
     report(verdict)
+
+
+def _global_generator_problem(fn: Callable, labels: torch.Tensor) -> str | None:
+    """None if ``fn`` draws from torch's global generator: the same seed, the same batch."""
+    draws = []
+    for seed in (5, 5, 6):
+        torch.manual_seed(seed)
+        try:
+            draws.append(fn(labels.clone(), 16, 0.5))
+        except Exception as error:
+            return f"sample_anchors: raised {type(error).__name__}: {error}"
+    same = all(torch.equal(a, b) for a, b in zip(draws[0], draws[1], strict=True))
+    differ = any(not torch.equal(a, b) for a, b in zip(draws[0], draws[2], strict=True))
+    if not (same and differ):
+        return (
+            'sample_anchors: wrong on case "torch.manual_seed makes it repeatable": draw with '
+            "torch's global random generator (torch.randperm), so that the same seed gives the "
+            "same batch and another seed another batch"
+        )
+    return None
 
 
 def _compare_coder(got: Any, expected: torch.Tensor) -> str | None:
@@ -507,6 +528,15 @@ def check_box_coder(cls: Callable) -> None:
             "decode huge size deltas (clamped before exp)",
             ((1.0, 1.0, 1.0, 1.0), "decode", a, wild),
             tv_det_utils.BoxCoder((1.0, 1.0, 1.0, 1.0)).decode_single(wild, a),
+        )
+    )
+    # dw / 5 = 6 is clamped to log(1000 / 16); dh / 5 = -5 is not (only large sizes are limited)
+    wild = torch.tensor([[0.0, 0.0, 30.0, -25.0], [1.0, 2.0, -25.0, 30.0]])
+    cases.append(
+        (
+            "decode huge deltas with weights (10, 10, 5, 5): the clamp applies after dividing",
+            ((10.0, 10.0, 5.0, 5.0), "decode", a, wild),
+            tv_det_utils.BoxCoder((10.0, 10.0, 5.0, 5.0)).decode_single(wild, a),
         )
     )
     report(run_cases("BoxCoder", run, cases, _compare_coder))
