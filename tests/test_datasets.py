@@ -216,6 +216,7 @@ def test_detection_collate():
         ({"image_size": 8}, "image_size must be an int >= 16"),
         ({"image_size": 32, "size_range": (0.1, 0.5)}, "under 6 pixels"),
         ({"max_occlusion": 1.0}, r"max_occlusion must be in \[0, 1\)"),
+        ({"back_facing": 1.5}, r"back_facing must be a probability in \[0, 1\]"),
     ],
 )
 def test_bad_scene_options_are_clear_errors(kwargs, match):
@@ -259,3 +260,49 @@ def test_digits_on_canvas_paste_each_digit_inside_its_box():
     assert torch.equal(boxes, again) and not torch.equal(boxes, other)
     with pytest.raises(ValueError, match="canvas must be an int >= size"):
         datasets.digits_on_canvas("val", canvas=12, size=16)
+
+
+PEOPLE = {"classes": ("person",), "size_range": (0.45, 0.8), "max_objects": 3}
+
+
+def test_back_facing_is_off_by_default_and_leaves_scenes_unchanged():
+    for i in range(10):
+        for options in ({}, PEOPLE, {"classes": ("circle", "person")}):
+            image, target = render_scene(6, i, **options)
+            again, target0 = render_scene(6, i, back_facing=0.0, **options)
+            assert torch.equal(image, again) and "from_back" not in target
+            assert target.keys() == target0.keys()
+            assert all(torch.equal(target[k], target0[k]) for k in target)
+
+
+def test_people_seen_from_the_back_are_mirrored_and_faceless():
+    left = datasets.PERSON_KEYPOINTS.index("left_hand")
+    right = datasets.PERSON_KEYPOINTS.index("right_hand")
+    front, back, faces = [], [], []
+    for i in range(60):
+        image, t = render_scene(8, i, back_facing=0.5, **PEOPLE)
+        kps = t["keypoints"]
+        assert t["from_back"].dtype == torch.bool and t["from_back"].shape == t["labels"].shape
+        side = kps[:, left, 0] > kps[:, right, 0]  # left hand on the image's right
+        front.append(side[~t["from_back"]])
+        back.append(side[t["from_back"]])
+        for n in range(len(kps)):  # the head's centre pixel: face colour, or the body's
+            x, y = kps[n, 0, :2].long().tolist()
+            if kps[n, 0, 2] == 2 and 0 < x < 63 and 0 < y < 63:
+                neck = kps[n, 1, :2].long().tolist()
+                if kps[n, 1, 2] == 2:
+                    gap = (image[:, y, x] - image[:, neck[1], neck[0]]).abs().sum()
+                    faces.append((bool(t["from_back"][n]), gap.item()))
+    front, back = torch.cat(front).float(), torch.cat(back).float()
+    assert len(front) > 30 and len(back) > 30
+    assert front.mean() > 0.9 and back.mean() < 0.1  # mirrored: left hand on the image's left
+    front_gap = np.median([g for b, g in faces if not b])
+    back_gap = np.median([g for b, g in faces if b])
+    assert front_gap > 0.3 > back_gap  # a face (contrasting) only on those facing the viewer
+    assert all(
+        render_scene(8, i, back_facing=1.0, **PEOPLE)[1]["from_back"].all() for i in range(5)
+    )
+    ds = ShapesScenes(2, seed=1, back_facing=0.5, **PEOPLE)
+    assert torch.equal(
+        ds[1][1]["from_back"], render_scene(1, 1, back_facing=0.5, **PEOPLE)[1]["from_back"]
+    )

@@ -12,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from torchvision import tv_tensors
 from torchvision.models.detection import roi_heads
+from torchvision.transforms.v2 import functional as TF
 
-from course_utils import losses, metrics, models, ops, train, viz
+from course_utils import checks, losses, metrics, models, ops, train, viz
 from course_utils.datasets import (
+    PERSON_FLIP_INDEX,
     PERSON_KEYPOINTS,
     PERSON_SKELETON,
     ShapesScenes,
@@ -310,3 +313,152 @@ def test_skeletons_draw():
     assert len(fig.axes[0].lines) >= 2 * len(PERSON_SKELETON) * len(t["boxes"]) // 2
     with pytest.raises(ValueError, match="keypoints for"):
         viz.draw_detections(image, t["boxes"], keypoints=t["keypoints"][:0])
+
+
+# ---------------------------------------------------------------- flipping people (Exercise 4)
+
+
+def test_flip_index_pairs_left_with_right():
+    for k, partner in enumerate(PERSON_FLIP_INDEX):
+        name, other = PERSON_KEYPOINTS[k], PERSON_KEYPOINTS[partner]
+        if name.startswith("left_"):
+            assert other == "right_" + name[5:]
+        elif name.startswith("right_"):
+            assert other == "left_" + name[6:]
+        else:
+            assert partner == k
+    assert sorted(PERSON_FLIP_INDEX) == list(range(len(PERSON_KEYPOINTS)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 5), width=st.integers(1, 300), seed=st.integers(0, 2**16))
+def test_flip_keypoints_mirrors_like_torchvision_boxes_and_swaps_sides(n, width, seed):
+    g = torch.Generator().manual_seed(seed)
+    k = len(PERSON_FLIP_INDEX)
+    keypoints = torch.cat(
+        [torch.rand(n, k, 2, generator=g) * width, torch.randint(0, 3, (n, k, 1), generator=g)], -1
+    )
+    flipped = ops.flip_keypoints(keypoints, width, PERSON_FLIP_INDEX)
+    index = torch.tensor(PERSON_FLIP_INDEX)
+    # A point is a zero-size box: torchvision's box flip moves it where ours does, x -> W - x.
+    points = keypoints[:, index, :2].reshape(-1, 2)
+    as_boxes = tv_tensors.BoundingBoxes(
+        torch.cat([points, points], -1), format="XYXY", canvas_size=(7, width)
+    )
+    moved = TF.horizontal_flip(as_boxes).as_subclass(torch.Tensor)
+    assert torch.allclose(flipped[..., :2].reshape(-1, 2), moved[:, :2], atol=1e-5)
+    # torchvision's KeyPoints tv_tensor counts x as a pixel index: W - 1 - x, one pixel apart.
+    as_points = tv_tensors.KeyPoints(points, canvas_size=(7, width))
+    index_flip = TF.horizontal_flip(as_points).as_subclass(torch.Tensor)
+    assert torch.allclose(flipped[..., :2].reshape(-1, 2) - index_flip, torch.tensor([1.0, 0.0]))
+    # torchvision's references/detection flip: x -> width - x after the flip_inds permutation.
+    assert torch.equal(flipped[..., 2], keypoints[:, index, 2])
+    assert torch.allclose(
+        ops.flip_keypoints(flipped, width, PERSON_FLIP_INDEX), keypoints, atol=1e-4
+    )
+    assert not torch.equal(keypoints, flipped) or n == 0
+
+
+def test_flipped_scene_puts_each_landmark_on_its_partners_mirrored_pixel():
+    from course_utils.transforms import horizontal_flip
+
+    data = ShapesScenes(6, seed=7, back_facing=0.5, **PEOPLE)
+    index = torch.tensor(PERSON_FLIP_INDEX)
+    for image, target in data:
+        fimage, ftarget = horizontal_flip(image, target, PERSON_FLIP_INDEX)
+        kps, fkps = target["keypoints"], ftarget["keypoints"]
+        inside = (kps[..., 2] > 0)[:, index]
+        col, row = kps[:, index, 0].long(), kps[:, index, 1].long()
+        fcol, frow = fkps[..., 0].long(), fkps[..., 1].long()
+        ok = inside & (kps[:, index, 0] % 1 != 0)  # a point exactly on a pixel edge is ambiguous
+        assert torch.equal(fimage[:, frow[ok], fcol[ok]], image[:, row[ok], col[ok]])
+        assert torch.equal(ftarget["from_back"], target["from_back"])
+
+
+def test_flip_keypoints_bad_input():
+    with pytest.raises(ValueError, match="permutation"):
+        ops.flip_keypoints(torch.zeros(1, 3, 3), 10, [0, 1, 1])
+    with pytest.raises(ValueError, match="pair"):
+        ops.flip_keypoints(torch.zeros(1, 3, 3), 10, [1, 2, 0])
+    with pytest.raises(ValueError, match="keypoints must be"):
+        ops.flip_keypoints(torch.zeros(3, 3), 10, [0, 1, 2])
+
+
+def _verdict(fn, capsys):
+    checks.check_flip_keypoints(fn)
+    return capsys.readouterr().out.strip()
+
+
+def flip_not_swapped(keypoints, width, index):
+    flipped = keypoints.clone()
+    flipped[..., 0] = width - flipped[..., 0]
+    return flipped
+
+
+def flip_index_convention(keypoints, width, index):  # x -> W - 1 - x
+    return ops.flip_keypoints(keypoints, width, index) - torch.tensor([1.0, 0.0, 0.0])
+
+
+def flip_swap_without_mirror(keypoints, width, index):
+    return keypoints[:, index]
+
+
+def flip_visibility_left_behind(keypoints, width, index):
+    flipped = ops.flip_keypoints(keypoints, width, index)
+    flipped[..., 2] = keypoints[..., 2]
+    return flipped
+
+
+def flip_in_place(keypoints, width, index):
+    keypoints[..., 0] = width - keypoints[..., 0]
+    return keypoints[:, index]
+
+
+def flip_x_only_swapped(keypoints, width, index):  # y and visibility not permuted
+    flipped = keypoints.clone()
+    flipped[..., 0] = width - keypoints[:, index, 0]
+    return flipped
+
+
+def flip_unlabelled_zeroed(keypoints, width, index):  # COCO files' (0, 0) for visibility 0
+    flipped = ops.flip_keypoints(keypoints, width, index)
+    flipped[flipped[..., 2] == 0] = 0
+    return flipped
+
+
+def flip_about_the_centre_pixel(keypoints, width, index):  # x -> 2 * (W // 2) - x
+    flipped = keypoints[:, index].clone()
+    flipped[..., 0] = 2 * (width // 2) - flipped[..., 0]
+    return flipped
+
+
+def test_check_flip_keypoints_passes_the_reference(capsys):
+    assert _verdict(ops.flip_keypoints, capsys) == "flip_keypoints: correct on 5 cases"
+
+
+def test_check_flip_keypoints_fails_a_stub(capsys):
+    def stub(keypoints, width, flip_index):
+        raise NotImplementedError("Exercise 4")
+
+    assert _verdict(stub, capsys) == (
+        "flip_keypoints: not implemented yet (it raises NotImplementedError)"
+    )
+
+
+@pytest.mark.parametrize(
+    "wrong, says",
+    [
+        (flip_not_swapped, "not swapped"),
+        (flip_index_convention, "one pixel off"),
+        (flip_swap_without_mirror, "x is not mirrored"),
+        (flip_visibility_left_behind, "visibility flags stayed"),
+        (flip_in_place, "changed its input in place"),
+        (flip_x_only_swapped, "values differ"),
+        (flip_unlabelled_zeroed, "visibility 0"),
+        (flip_about_the_centre_pixel, "wrong on case"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_check_flip_keypoints_fails_plausible_wrong_answers(wrong, says, capsys):
+    line = _verdict(wrong, capsys)
+    assert line.startswith("flip_keypoints: wrong on case") and says in line, line

@@ -196,6 +196,17 @@ def test_coarse_fcn_output_is_its_score_map_upsampled():
     torch.testing.assert_close(fcn(x), expected)
 
 
+def test_fcn_paper_upsampling_learns_the_2x_steps_and_fixes_the_last():
+    fcn = models.FCN(3, widths=(8, 8, 8), skips=2, upsample="transposed", final_upsample="bilinear")
+    assert all(isinstance(up, torch.nn.ConvTranspose2d) for up in fcn.skip_ups)
+    assert sum(p.numel() for p in fcn.final_up.parameters()) == 0  # fixed interpolation
+    learned = models.FCN(3, widths=(8, 8, 8), skips=2, upsample="transposed")
+    assert isinstance(learned.final_up, torch.nn.ConvTranspose2d)
+    assert fcn(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="mode"):
+        models.FCN(3, final_upsample="nearest")
+
+
 def test_fcn_and_unet_bad_input():
     with pytest.raises(ValueError, match="skips"):
         models.FCN(3, skips=4)
@@ -316,3 +327,21 @@ def test_overlay_label_map():
         viz.overlay_label_map(images[0], labels[0, :4], names)
     with pytest.raises(ValueError, match="labels must be in"):
         viz.overlay_label_map(images[0], labels[0] + 5, names)
+
+
+def test_cell_scenes_are_seeded_thin_walls_between_cells():
+    images, labels = datasets.cell_scenes(6, seed=3)
+    assert images.shape == (6, 3, 32, 32) and images.dtype == torch.float32
+    assert labels.shape == (6, 32, 32) and labels.dtype == torch.int64
+    assert 0 <= images.min() and images.max() <= 1
+    assert set(labels.unique().tolist()) == {0, 1} and datasets.CELL_CLASSES == ("cell", "wall")
+    assert 0.05 < labels.float().mean() < 0.5  # walls are a minority of the pixels
+    walls = images[:, 0][labels == 1].mean()
+    assert walls < images[:, 0][labels == 0].mean()  # walls are dark
+    again = datasets.cell_scenes(6, seed=3)
+    assert torch.equal(again[0], images) and torch.equal(again[1], labels)
+    assert not torch.equal(datasets.cell_scenes(6, seed=4)[1], labels)
+    with pytest.raises(ValueError, match="num_images"):
+        datasets.cell_scenes(0)
+    with pytest.raises(ValueError, match="wall"):
+        datasets.cell_scenes(2, wall=0)

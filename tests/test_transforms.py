@@ -1,4 +1,5 @@
-"""course_utils.transforms: one random affine per image, equal to torchvision's affine."""
+"""course_utils.transforms: one random affine per image, equal to torchvision's affine; the
+horizontal flip of detection samples with keypoints (left and right swapped)."""
 
 import pytest
 import torch
@@ -87,3 +88,120 @@ def test_random_shift_is_exact_and_equals_whole_pixel_affine():
     torch.testing.assert_close(shifted, expected, atol=1e-6, rtol=0)
     values = set(x.flatten().tolist()) | {0.0}
     assert set(shifted.flatten().tolist()) <= values  # moved, never blended
+
+
+# ------------------------------------------------------------------ elastic deformation (05)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    h=st.integers(4, 20),
+    w=st.integers(4, 20),
+    std=st.floats(0, 5, allow_subnormal=False),
+    seed=st.integers(0, 99),
+)
+def test_elastic_warp_equals_torchvision_elastic_with_the_same_field(h, w, std, seed):
+    g = torch.Generator().manual_seed(seed)
+    images, labels = (
+        torch.rand(2, 3, h, w, generator=g),
+        torch.randint(0, 4, (2, h, w), generator=g),
+    )
+    field = transforms.unet_displacement(2, h, w, g, std=std)
+    warped, moved = transforms.elastic_warp(images, labels, field, padding_mode="zeros")
+    for i in range(2):
+        d = torch.stack([field[i, 0] * 2 / w, field[i, 1] * 2 / h], dim=-1)[None]
+        expected = TF.elastic(images[i], d, fill=None)
+        torch.testing.assert_close(warped[i], expected, atol=1e-5, rtol=1e-5)
+        expected_labels = TF.elastic(labels[i][None], d, InterpolationMode.NEAREST, fill=None)
+        assert torch.equal(moved[i], expected_labels[0])
+
+
+def test_unet_displacement_is_the_coarse_grid_interpolated():
+    g = torch.Generator().manual_seed(0)
+    field = transforms.unet_displacement(500, 17, 17, g, grid=3, std=10.0)
+    coarse = torch.randn(500, 2, 3, 3, generator=torch.Generator().manual_seed(0)) * 10
+    torch.testing.assert_close(field[..., ::8, ::8], coarse, atol=1e-4, rtol=1e-4)  # grid points
+    assert 9 < float(field[..., ::8, ::8].std()) < 11  # 10-pixel standard deviation there
+    assert float(field[..., 1:, :].sub(field[..., :-1, :]).abs().max()) < 20  # smooth
+    assert torch.equal(transforms.unet_displacement(3, 5, 5, g, std=0.0), torch.zeros(3, 2, 5, 5))
+
+
+def test_random_elastic_moves_image_and_labels_together():
+    labels = torch.zeros(6, 24, 24, dtype=torch.long)
+    labels[:, 8:16, 6:18] = 2
+    images = labels[:, None].float().expand(-1, 3, -1, -1) / 2  # the image is its label map
+    warped, moved = transforms.random_elastic(
+        images, labels, torch.Generator().manual_seed(1), std=3.0
+    )
+    assert moved.dtype == torch.long and set(moved.unique().tolist()) <= {0, 2}
+    assert not torch.equal(moved, labels)  # something moved, each image its own way
+    assert not torch.equal(moved[0], moved[1])
+    # where the warped image is clearly inside or outside the object, the label agrees
+    inside, outside = warped[:, 0] > 0.75, warped[:, 0] < 0.25
+    assert (moved[inside] == 2).all() and (moved[outside] == 0).all()
+    again = transforms.random_elastic(images, labels, torch.Generator().manual_seed(1), std=3.0)
+    assert torch.equal(again[1], moved)  # seeded
+    identity = transforms.elastic_warp(images, labels, torch.zeros(6, 2, 24, 24))
+    torch.testing.assert_close(identity[0], images)
+    assert torch.equal(identity[1], labels)
+
+
+def test_elastic_bad_inputs_are_clear_errors():
+    images, labels = torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
+    g = torch.Generator()
+    with pytest.raises(ValueError, match="displacement"):
+        transforms.elastic_warp(images, labels, torch.zeros(2, 2, 8, 7))
+    with pytest.raises(ValueError, match="labels"):
+        transforms.elastic_warp(images, labels[:1], torch.zeros(2, 2, 8, 8))
+    with pytest.raises(ValueError, match="integer"):
+        transforms.elastic_warp(images, labels.float(), torch.zeros(2, 2, 8, 8))
+    with pytest.raises(ValueError, match="padding_mode"):
+        transforms.elastic_warp(images, labels, torch.zeros(2, 2, 8, 8), padding_mode="border")
+    with pytest.raises(ValueError, match="grid"):
+        transforms.unet_displacement(2, 8, 8, g, grid=1)
+    with pytest.raises(ValueError, match="std"):
+        transforms.random_elastic(images, labels, g, std=-1.0)
+    with pytest.raises(ValueError, match="images"):
+        transforms.random_elastic(images[0], labels, g)
+
+
+def test_horizontal_flip_moves_everything_and_swaps_left_and_right():
+    from course_utils.datasets import PERSON_FLIP_INDEX, ShapesScenes
+
+    data = ShapesScenes(4, seed=3, classes=("person",), size_range=(0.45, 0.8), back_facing=0.5)
+    for image, target in data:
+        fimage, ftarget = transforms.horizontal_flip(image, target, PERSON_FLIP_INDEX)
+        assert torch.equal(fimage, image.flip(-1))
+        assert isinstance(ftarget["boxes"], type(target["boxes"]))
+        w = image.shape[-1]
+        boxes = target["boxes"].as_subclass(torch.Tensor)
+        expected = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
+        assert torch.equal(ftarget["boxes"].as_subclass(torch.Tensor), expected)
+        assert torch.equal(ftarget["masks"], target["masks"].flip(-1))
+        assert torch.equal(ftarget["semantic"], target["semantic"].flip(-1))
+        index = list(PERSON_FLIP_INDEX)
+        kps = target["keypoints"]
+        assert torch.allclose(ftarget["keypoints"][..., 0], w - kps[:, index, 0])
+        assert torch.equal(ftarget["keypoints"][..., 1:], kps[:, index, 1:])
+        assert ftarget["labels"] is target["labels"] and ftarget["image_id"] == target["image_id"]
+    with pytest.raises(ValueError, match="flip_index"):
+        transforms.horizontal_flip(image, target)
+    with pytest.raises(ValueError, match="BoundingBoxes"):
+        transforms.horizontal_flip(image, {"boxes": torch.zeros(0, 4)})
+
+
+def test_random_horizontal_flip_draws_per_sample():
+    from course_utils.datasets import PERSON_FLIP_INDEX, ShapesScenes
+
+    image, target = ShapesScenes(1, seed=3, classes=("person",))[0]
+    never = transforms.RandomHorizontalFlip(PERSON_FLIP_INDEX, p=0.0)
+    always = transforms.RandomHorizontalFlip(PERSON_FLIP_INDEX, p=1.0)
+    assert never(image, target)[0] is image
+    assert torch.equal(always(image, target)[0], image.flip(-1))
+    half = transforms.RandomHorizontalFlip(
+        PERSON_FLIP_INDEX, generator=torch.Generator().manual_seed(0)
+    )
+    flips = [not torch.equal(half(image, target)[0], image) for _ in range(200)]
+    assert 60 < sum(flips) < 140
+    with pytest.raises(ValueError, match="probability"):
+        transforms.RandomHorizontalFlip(PERSON_FLIP_INDEX, p=2)

@@ -3,7 +3,9 @@
 ``keypoints_to_heatmap`` and ``keypoint_loss`` are compared with torchvision's own Keypoint
 R-CNN code (``roi_heads.keypoints_to_heatmap`` and ``roi_heads.keypointrcnn_loss``, the loss
 with its gradient); ``heatmaps_to_keypoints`` with hand-worked cases and
-``course_utils.ops.heatmaps_to_keypoints``.
+``course_utils.ops.heatmaps_to_keypoints``; ``flip_keypoints`` with hand-worked cases and
+``course_utils.ops.flip_keypoints`` (torchvision's ``references/detection`` flip: ``x -> width - x``
+for continuous coordinates, and the ``flip_inds`` permutation), naming the classic mistakes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torchvision.models.detection import roi_heads
 
-from ..ops.keypoints import heatmaps_to_keypoints
+from ..ops.keypoints import flip_keypoints, heatmaps_to_keypoints
 from .core import (
     Case,
     compare_tensors,
@@ -23,7 +25,12 @@ from .core import (
     value_and_gradient,
 )
 
-__all__ = ["check_heatmaps_to_keypoints", "check_keypoint_loss", "check_keypoints_to_heatmap"]
+__all__ = [
+    "check_flip_keypoints",
+    "check_heatmaps_to_keypoints",
+    "check_keypoint_loss",
+    "check_keypoints_to_heatmap",
+]
 
 
 def _random_instances(g: torch.Generator, n: int, k: int, outside: float = 0.2):
@@ -193,3 +200,98 @@ def check_heatmaps_to_keypoints(fn: Callable) -> None:
         _, rois = _random_instances(g, n, k)
         cases.append((desc, (logits, rois), heatmaps_to_keypoints(logits, rois)))
     report(run_cases("heatmaps_to_keypoints", fn, cases, compare_tensors))
+
+
+#: COCO's 17 person keypoints' flip permutation (torchvision's references/detection ``flip_inds``).
+_COCO_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+#: The stick figures' (course_utils.datasets.PERSON_FLIP_INDEX; repeated so the check is fixed).
+_FIGURE_FLIP = (0, 1, 4, 5, 2, 3, 6, 9, 10, 7, 8)
+
+
+def _flip_mistake(got: torch.Tensor, keypoints, width, index) -> str | None:
+    """Name a classic mistake when ``got`` equals it (None otherwise)."""
+    same = torch.allclose
+    mirrored = keypoints.clone()
+    mirrored[..., 0] = width - mirrored[..., 0]
+    expected = mirrored[:, index]
+    if same(got, expected - torch.tensor([1.0, 0.0, 0.0])):
+        return (
+            "x is one pixel off: coordinates here are continuous (pixel column c spans c to "
+            "c + 1), as for boxes, so where does a point at x = 0 go, and one at x = width?"
+        )
+    if same(got, mirrored):
+        return (
+            "x is mirrored but left and right are not swapped: the mirrored left limbs now lie "
+            "where a right limb would, so they must take the right limbs' rows"
+        )
+    if same(got, keypoints[:, index]):
+        return "the landmarks are swapped but x is not mirrored"
+    moved_xy = expected.clone()
+    moved_xy[..., 2] = keypoints[..., 2]
+    if same(got, moved_xy):
+        return "x and y moved with the swap, but the visibility flags stayed where they were"
+    zeroed = expected.clone()
+    zeroed[zeroed[..., 2] == 0] = 0
+    if same(got, zeroed):
+        return (
+            "unlabelled landmarks (visibility 0) were set to 0, 0: keep and mirror their "
+            "coordinates as well (COCO's files store 0, 0 there; our scenes keep the location)"
+        )
+    return None
+
+
+def check_flip_keypoints(fn: Callable) -> None:
+    """Exercise: ``flip_keypoints(keypoints, width, flip_index)`` -> (N, K, 3): x mirrored
+    (``width - x``), left and right landmarks swapped, visibility moving with its landmark;
+    the input not modified."""
+    g = torch.Generator().manual_seed(804)
+    cases: list[Case] = [
+        (
+            "1 person, 3 landmarks (0 its own partner, 1 <-> 2), width 10",
+            (
+                torch.tensor([[[2.5, 1.0, 2.0], [7.0, 3.0, 1.0], [0.5, 4.0, 0.0]]]),
+                10,
+                torch.tensor([0, 2, 1]),
+            ),
+            torch.tensor([[[7.5, 1.0, 2.0], [9.5, 4.0, 0.0], [3.0, 3.0, 1.0]]]),
+        ),
+    ]
+    for desc, n, index, width in [
+        ("4 stick figures, 11 landmarks, width 64", 4, _FIGURE_FLIP, 64),
+        ("3 COCO people, 17 landmarks, width 640", 3, _COCO_FLIP, 640),
+        ("2 stick figures in an image 45 pixels wide (odd)", 2, _FIGURE_FLIP, 45),
+    ]:
+        k = len(index)
+        xy = torch.rand(n, k, 2, generator=g) * width
+        vis = torch.randint(0, 3, (n, k, 1), generator=g).float()
+        keypoints = torch.cat([xy, vis], -1)
+        index = torch.tensor(index)
+        cases.append((desc, (keypoints, width, index), flip_keypoints(keypoints, width, index)))
+    cases.append(
+        (
+            "no person",
+            (torch.zeros(0, 11, 3), 64, torch.tensor(_FIGURE_FLIP)),
+            torch.zeros(0, 11, 3),
+        )
+    )
+
+    def call(keypoints, width, index):
+        before = keypoints.clone()
+        return (
+            fn(keypoints, width, index),
+            not torch.equal(keypoints, before),
+            (before, width, index),
+        )
+
+    def compare(got, expected):
+        out, modified, args = got
+        problem = compare_tensors(out, expected)
+        if problem is None and modified:
+            return (
+                "it changed its input in place: return a new tensor and leave the input as it was"
+            )
+        if problem and isinstance(out, torch.Tensor) and out.shape == expected.shape:
+            return _flip_mistake(out.detach().float(), *args) or problem
+        return problem
+
+    report(run_cases("flip_keypoints", call, cases, compare))

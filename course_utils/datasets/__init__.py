@@ -7,13 +7,15 @@
   with boxes, labels, instance masks, a semantic label map and, for stick-figure people,
   keypoints (detection, segmentation, pose)
 - :func:`semantic_scenes`, :class:`SegmentationPairs`: scenes as (image, label map) tensors for
-  semantic segmentation, with joint transforms (elastic deformation)
+  semantic segmentation, with joint transforms (elastic deformation); :func:`cell_scenes`:
+  touching cells and their walls, whose labels survive a smooth deformation
 """
 
 from .digits import DIGITS_SPLIT_SIZES, digits, digits_on_canvas
 from .photos import PHOTOS, sample_image
-from .segmentation import SegmentationPairs, semantic_scenes
+from .segmentation import CELL_CLASSES, SegmentationPairs, cell_scenes, semantic_scenes
 from .shapes import (
+    PERSON_FLIP_INDEX,
     PERSON_KEYPOINTS,
     PERSON_SKELETON,
     SHAPE_CLASSES,
@@ -24,7 +26,9 @@ from .shapes import (
 )
 
 __all__ = [
+    "CELL_CLASSES",
     "DIGITS_SPLIT_SIZES",
+    "PERSON_FLIP_INDEX",
     "PERSON_KEYPOINTS",
     "PERSON_SKELETON",
     "PHOTOS",
@@ -32,6 +36,7 @@ __all__ = [
     "SHAPE_CLASSES",
     "SegmentationPairs",
     "ShapesScenes",
+    "cell_scenes",
     "detection_collate",
     "digits",
     "digits_on_canvas",

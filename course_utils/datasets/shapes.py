@@ -17,6 +17,8 @@ segmentation at once (notebooks 05-08):
   (and COCO's) format: visibility 2 = visible, 1 = hidden by an object painted over it (the
   location is still known and labelled), 0 = outside the image (not labelled). Objects that
   are not people have all-zero rows.
+- ``from_back`` (only when ``back_facing > 0``): (N,) bool, True for the people seen from
+  the back (always False for other objects).
 
 The colour of an object is random and independent of its class: only the shape tells the
 class. Scene ``i`` of a dataset with seed ``s`` is always the same image, whatever order
@@ -24,7 +26,12 @@ the scenes are drawn in. Rendering a 64x64 scene takes about a millisecond.
 
 New shape classes register a drawing function in :data:`SHAPES`. The class ``"person"``
 (notebook 08) is a stick figure with a random pose: it is drawn from its keypoints and
-:data:`PERSON_SKELETON` rather than from a mask function.
+:data:`PERSON_SKELETON` rather than from a mask function. By default every figure faces the
+viewer; with ``back_facing=p`` each person is seen from the back with probability ``p``: the
+figure is drawn mirrored (its anatomical left limbs on the image's left) and the figures that
+face the viewer get a face, a contrasting disc inside the head, so the two can be told apart. The
+keypoint labels stay anatomical (``left_hand`` is the person's own left hand), and
+:data:`PERSON_FLIP_INDEX` is the left/right permutation a horizontal flip needs.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 __all__ = [
+    "PERSON_FLIP_INDEX",
     "PERSON_KEYPOINTS",
     "PERSON_SKELETON",
     "SHAPES",
@@ -104,8 +112,9 @@ SHAPES: dict[str, DrawFn] = {
 }
 
 
-#: The stick figure's landmarks, in keypoint order. Figures face the viewer, so a person's
-#: left limbs are on the image's right, as in COCO's annotations.
+#: The stick figure's landmarks, in keypoint order. A figure that faces the viewer has its
+#: left limbs on the image's right, as in COCO's annotations; one seen from the back
+#: (``back_facing``) has them on the image's left.
 PERSON_KEYPOINTS = (
     "head",
     "neck",
@@ -122,6 +131,11 @@ PERSON_KEYPOINTS = (
 
 #: The bones: pairs of keypoint indices joined by a limb (the head is a disc around "head").
 PERSON_SKELETON = ((0, 1), (1, 2), (2, 3), (1, 4), (4, 5), (1, 6), (6, 7), (7, 8), (6, 9), (9, 10))
+
+#: Each landmark's mirror partner (left <-> right; head, neck and pelvis are their own): after
+#: a horizontal flip, landmark k of the flipped person is landmark PERSON_FLIP_INDEX[k] of the
+#: original (torchvision's references call this permutation ``flip_inds``).
+PERSON_FLIP_INDEX = (0, 1, 4, 5, 2, 3, 6, 9, 10, 7, 8)
 
 
 def _person_pose(rng: np.random.Generator, r: float) -> np.ndarray:
@@ -153,10 +167,17 @@ def _segment_distance(xx: np.ndarray, yy: np.ndarray, p: np.ndarray, q: np.ndarr
     return np.linalg.norm(rel - t[:, None] * d, axis=1)
 
 
-def _draw_person(rng, xx, yy, cx, cy, r, angle) -> tuple[np.ndarray, np.ndarray]:
-    """A stick figure centred at (cx, cy), tilted by ``angle``: (mask, keypoints (K, 2))."""
+def _draw_person(
+    rng, xx, yy, cx, cy, r, angle, from_back: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stick figure centred at (cx, cy), tilted by ``angle``: (mask, keypoints (K, 2)).
+
+    ``from_back``: the figure is seen from the back, the mirror image of the same pose seen
+    from the front (its left limbs on the image's left)."""
     cos, sin = np.cos(angle), np.sin(angle)
     local = _person_pose(rng, r)
+    if from_back:
+        local[:, 0] = -local[:, 0]
     points = np.stack(
         [cx + local[:, 0] * cos - local[:, 1] * sin, cy + local[:, 0] * sin + local[:, 1] * cos], 1
     )
@@ -165,6 +186,13 @@ def _draw_person(rng, xx, yy, cx, cy, r, angle) -> tuple[np.ndarray, np.ndarray]
     mask = limbs.min(0) <= max(0.8, 0.07 * r)
     mask |= np.hypot(xx - points[0, 0], yy - points[0, 1]) <= max(0.8, 0.19 * r)
     return mask, points.astype(np.float32)
+
+
+def _face(xx, yy, points: np.ndarray, r: float) -> np.ndarray:
+    """The face of a figure that faces the viewer: a disc at the head's centre, about half the
+    head's radius (at least one pixel centre); it is painted darker than a light figure and
+    lighter than a dark one."""
+    return np.hypot(xx - points[0, 0], yy - points[0, 1]) <= max(0.75, 0.1 * r)
 
 
 @dataclass(frozen=True)
@@ -177,6 +205,7 @@ class _Config:
     max_occlusion: float
     clutter: int
     noise: float
+    back_facing: float = 0.0
 
 
 def _check_config(cfg: _Config) -> None:
@@ -205,6 +234,8 @@ def _check_config(cfg: _Config) -> None:
         raise ValueError(f"max_occlusion must be in [0, 1), got {cfg.max_occlusion}")
     if cfg.clutter < 0 or cfg.noise < 0:
         raise ValueError("clutter and noise must be >= 0")
+    if not (0 <= cfg.back_facing <= 1):
+        raise ValueError(f"back_facing must be a probability in [0, 1], got {cfg.back_facing}")
 
 
 def _smooth_field(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -282,6 +313,7 @@ def render_scene(
     max_occlusion: float = 0.4,
     clutter: int = 3,
     noise: float = 0.03,
+    back_facing: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Render scene ``index`` of the stream with ``seed`` (same inputs, same scene).
 
@@ -296,12 +328,16 @@ def render_scene(
         max_occlusion: the largest fraction of an object that later objects may hide.
         clutter: number of distractor marks (thin lines, dots) in the background.
         noise: standard deviation of the per-pixel Gaussian noise.
+        back_facing: the probability that a person is seen from the back (drawn mirrored,
+            without a face); when it is > 0 the people that face the viewer get a face.
+            At 0 (the default) nobody has a face and the scenes are those of earlier versions.
 
     Returns:
         ``(image, target)``: image float32 (3, H, W) in [0, 1]; target with ``boxes``
         (N, 4) float32 XYXY, ``labels`` (N,) int64, ``masks`` (N, H, W) uint8 and
         ``semantic`` (H, W) int64, and with a ``"person"`` class ``keypoints`` (N, K, 3)
-        float32, as described in the module docstring.
+        float32 and with ``back_facing > 0`` ``from_back`` (N,) bool, as described in the
+        module docstring.
     """
     cfg = _Config(
         image_size,
@@ -312,6 +348,7 @@ def render_scene(
         max_occlusion,
         clutter,
         noise,
+        back_facing,
     )
     _check_config(cfg)
     if seed < 0 or index < 0:
@@ -328,16 +365,19 @@ def render_scene(
     areas: list[int] = []  # its full area when it was placed
     labels: list[int] = []
     landmarks: list[np.ndarray | None] = []  # a person's keypoints (K, 2), else None
+    from_back: list[bool] = []
     for _ in range(wanted):
         label = int(rng.integers(len(cfg.classes))) + 1
         name = cfg.classes[label - 1]
         for _attempt in range(30):
             r = rng.uniform(*cfg.size_range) * s / 2
-            points = None
+            points, back = None, False
             if name == "person":  # upright-ish, its whole height inside the image
                 cx, cy = rng.uniform(0.5 * r, s - 0.5 * r), rng.uniform(0.9 * r, s - 0.9 * r)
                 angle = rng.uniform(-0.3, 0.3)
-                mask, points = _draw_person(rng, xx, yy, cx, cy, r, angle)
+                if cfg.back_facing > 0:  # no extra draw by default: scenes stay as they were
+                    back = bool(rng.random() < cfg.back_facing)
+                mask, points = _draw_person(rng, xx, yy, cx, cy, r, angle, back)
             else:
                 cx, cy = rng.uniform(0.6 * r, s - 0.6 * r, size=2)
                 angle = rng.uniform(0, 2 * np.pi)
@@ -363,10 +403,14 @@ def render_scene(
         areas.append(area)
         labels.append(label)
         landmarks.append(points)
+        from_back.append(back)
         local_bg = image[mask].mean(axis=0)
         colour = _random_colour(rng, avoid=local_bg)
         shade = 1.0 + 0.15 * (u / r)[mask]  # a little lighting across the object
         image[mask] = colour * shade[:, None]
+        if points is not None and cfg.back_facing > 0 and not back:  # a contrasting face
+            face = 0.3 * colour if colour.mean() > 0.4 else 0.6 + 0.4 * colour
+            image[_face(xx, yy, points, r) & mask] = face
 
     image = image + rng.normal(0, cfg.noise, size=image.shape).astype(np.float32)
     image = np.clip(image, 0, 1).astype(np.float32)
@@ -387,6 +431,8 @@ def render_scene(
     }
     if "person" in cfg.classes:
         target["keypoints"] = torch.from_numpy(_keypoint_targets(landmarks, masks, s))
+    if cfg.back_facing > 0:
+        target["from_back"] = torch.tensor(from_back, dtype=torch.bool)
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 
@@ -402,7 +448,8 @@ class ShapesScenes(Dataset):
       ``masks`` (``tv_tensors.Mask`` uint8, (N, H, W)), ``semantic`` (``tv_tensors.Mask``
       int64, (H, W)), ``image_id`` (int) and, with a ``"person"`` class, ``keypoints``
       ((N, K, 3) float32, a plain tensor: v2 transforms do not move it, and a flip would also
-      have to swap left and right landmarks).
+      have to swap left and right landmarks: :func:`course_utils.transforms.horizontal_flip`
+      does both) and, with ``back_facing > 0``, ``from_back`` ((N,) bool).
 
     Args:
         num_images: length of the dataset.
@@ -412,7 +459,7 @@ class ShapesScenes(Dataset):
             ``torchvision.transforms.v2.Compose``.
         **scene_options: passed to :func:`render_scene` (``image_size``, ``classes``,
             ``min_objects``, ``max_objects``, ``size_range``, ``max_occlusion``,
-            ``clutter``, ``noise``).
+            ``clutter``, ``noise``, ``back_facing``).
     """
 
     def __init__(
@@ -455,8 +502,9 @@ class ShapesScenes(Dataset):
             "semantic": tv_tensors.Mask(raw["semantic"]),
             "image_id": index,
         }
-        if "keypoints" in raw:
-            target["keypoints"] = raw["keypoints"]
+        for key in ("keypoints", "from_back"):
+            if key in raw:
+                target[key] = raw[key]
         image = tv_tensors.Image(image)
         if self.transforms is not None:
             image, target = self.transforms(image, target)

@@ -105,6 +105,10 @@ class FCN(nn.Module):
         skips: how many earlier stages are fused (0 .. len(widths) - 1).
         upsample: ``"bilinear"`` (fixed interpolation) or ``"transposed"`` (learnable
             transposed convolutions initialised to bilinear); see :func:`upsampler`.
+        final_upsample: the same choice for the last upsampling only (default: as
+            ``upsample``). The FCN paper learns its intermediate 2x upsamplings from a bilinear
+            start and keeps the final one fixed to bilinear: ``upsample="transposed",
+            final_upsample="bilinear"``.
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class FCN(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 64),
         skips: int = 0,
         upsample: str = "bilinear",
+        final_upsample: str | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(widths)
@@ -132,7 +137,7 @@ class FCN(nn.Module):
         )
         self.skip_ups = nn.ModuleList(upsampler(num_classes, 2, upsample) for _ in range(skips))
         self.output_stride = 2 ** (len(widths) - skips)
-        self.final_up = upsampler(num_classes, self.output_stride, upsample)
+        self.final_up = upsampler(num_classes, self.output_stride, final_upsample or upsample)
 
     @property
     def name(self) -> str:

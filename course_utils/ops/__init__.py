@@ -6,7 +6,8 @@
 - ``roi``: ``roi_pool`` (06), as ``torchvision.ops.roi_pool``
 - ``align``: ``bilinear_interpolate`` (07), ``roi_align`` (06-08) as ``torchvision.ops.roi_align``
 - ``keypoints``: ``keypoints_to_heatmap``, ``heatmaps_to_keypoints`` (08), as torchvision's
-  Keypoint R-CNN encodes and decodes landmarks
+  Keypoint R-CNN encodes and decodes landmarks; ``flip_keypoints`` (08), a horizontal flip that
+  swaps left and right landmarks
 
 Pure PyTorch and vectorised; same signatures, box format (x1, y1, x2, y2) and results as
 torchvision; bad input raises ``ValueError`` saying what is wrong.
@@ -15,7 +16,7 @@ torchvision; bad input raises ``ValueError`` saying what is wrong.
 from .align import bilinear_interpolate, roi_align
 from .boxes import box_area, box_convert, box_iou, nms
 from .convolution import class_activation_maps, conv1x1, global_avg_pool
-from .keypoints import heatmaps_to_keypoints, keypoints_to_heatmap
+from .keypoints import flip_keypoints, heatmaps_to_keypoints, keypoints_to_heatmap
 from .masks import mask_iou
 from .roi import roi_pool
 
@@ -26,6 +27,7 @@ __all__ = [
     "box_iou",
     "class_activation_maps",
     "conv1x1",
+    "flip_keypoints",
     "global_avg_pool",
     "heatmaps_to_keypoints",
     "keypoints_to_heatmap",

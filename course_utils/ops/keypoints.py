@@ -5,14 +5,15 @@ heatmap: :func:`keypoints_to_heatmap` gives that cell's flat index (torchvision'
 ``roi_heads.keypoints_to_heatmap``, the same results), and :func:`heatmaps_to_keypoints` maps a
 heatmap's arg-max cell back to the image (the centre of the cell; torchvision's version
 upsamples the heatmap to the box's size with bicubic interpolation first, which places the
-point within one cell of ours).
+point within one cell of ours). :func:`flip_keypoints` mirrors landmarks for a horizontal flip
+and swaps left and right (torchvision's ``references/detection`` flip, with a given permutation).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["heatmaps_to_keypoints", "keypoints_to_heatmap"]
+__all__ = ["flip_keypoints", "heatmaps_to_keypoints", "keypoints_to_heatmap"]
 
 
 def _check_rois(rois: torch.Tensor, count: int, what: str) -> None:
@@ -71,3 +72,42 @@ def heatmaps_to_keypoints(logits: torch.Tensor, rois: torch.Tensor) -> torch.Ten
     cell = torch.stack([best % cols, best // cols], -1).to(rois.dtype) + 0.5  # (col, row)
     size = torch.stack([(rois[:, 2] - rois[:, 0]) / cols, (rois[:, 3] - rois[:, 1]) / rows], -1)
     return rois[:, None, :2] + cell * size[:, None, :]
+
+
+def flip_keypoints(
+    keypoints: torch.Tensor, width: float, flip_index: torch.Tensor | list[int] | tuple[int, ...]
+) -> torch.Tensor:
+    """The landmarks of people in an image flipped left to right (notebook 08, Exercise 4).
+
+    Coordinates are continuous (pixel column ``c`` spans ``[c, c + 1)``, its centre is
+    ``c + 0.5``), so a point at ``x`` goes to ``width - x``, as boxes do in
+    ``torchvision.transforms.v2.functional.horizontal_flip``. (torchvision's ``KeyPoints``
+    tv_tensor instead maps ``x`` to ``width - 1 - x``: it takes a point's ``x`` as a pixel
+    index.) The flip turns the person's left side into a right side, so the landmarks are
+    also permuted: landmark ``k`` of the result is landmark ``flip_index[k]`` of the input,
+    its x, y and visibility together.
+
+    Args:
+        keypoints: (N, K, 3) x, y, visibility (or (N, K, 2) x, y).
+        width: the image's width in pixels.
+        flip_index: K ints, a permutation that swaps each left landmark with its right
+            partner (:data:`course_utils.datasets.PERSON_FLIP_INDEX` for the stick figures).
+
+    Returns:
+        A new tensor of the same shape; visibility flags are unchanged, only reordered.
+    """
+    if not isinstance(keypoints, torch.Tensor) or keypoints.dim() != 3 or keypoints.shape[-1] < 2:
+        raise ValueError("keypoints must be a tensor (N, K, 3) of x, y, visibility")
+    index = torch.as_tensor(flip_index, dtype=torch.long, device=keypoints.device)
+    k = keypoints.shape[1]
+    if index.shape != (k,) or not torch.equal(
+        index.sort().values, torch.arange(k, device=index.device)
+    ):
+        raise ValueError(f"flip_index must be a permutation of 0..{k - 1}, got {flip_index}")
+    if not torch.equal(index[index], torch.arange(k, device=index.device)):
+        raise ValueError(
+            f"flip_index must pair landmarks (flip twice = identity), got {flip_index}"
+        )
+    flipped = keypoints[:, index].clone()
+    flipped[..., 0] = width - flipped[..., 0]
+    return flipped
