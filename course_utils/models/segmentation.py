@@ -88,15 +88,17 @@ class FCN(nn.Module):
     """A fully convolutional network: convolutional backbone, 1x1 classifier, upsampling.
 
     The backbone has one stage per entry of ``widths`` (two 3x3 conv-BN-ReLU layers, then a
-    2x2 max-pool), so its output stride is ``2 ** len(widths)`` (16 for four stages). A 1x1
-    convolution turns the last features into class scores at that coarse resolution:
+    2x2 max-pool), so its stride is ``2 ** len(widths)`` (8 for three stages, 16 for four). A
+    1x1 convolution turns the last features into class scores at that coarse resolution:
 
-    - ``skips=0``: the coarse scores are upsampled straight back to H x W (FCN-32s in the
-      paper, FCN-16s here with four stages);
+    - ``skips=0``: the coarse scores are upsampled straight back to H x W (like FCN-32s in
+      the paper);
     - ``skips=k``: the scores are upsampled 2x and added to scores read (by their own 1x1
       convolution) from the k previous stages, one stage at a time, and only then upsampled
-      the rest of the way (FCN-16s and FCN-8s in the paper). The output stride halves with
-      each skip.
+      the rest of the way (like FCN-16s and FCN-8s in the paper).
+
+    ``output_stride`` is the stride of the finest scores, those that the final upsampling
+    takes back to H x W: ``2 ** (len(widths) - skips)``, halved by each skip.
 
     Args:
         num_classes: C, including the background.
