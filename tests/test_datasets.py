@@ -306,3 +306,40 @@ def test_people_seen_from_the_back_are_mirrored_and_faceless():
     assert torch.equal(
         ds[1][1]["from_back"], render_scene(1, 1, back_facing=0.5, **PEOPLE)[1]["from_back"]
     )
+
+
+def test_left_and_right_limbs_have_the_same_distribution_up_to_a_mirror():
+    # Per limb, statistics that a mirror (x -> -x) leaves alone: the share of hands (feet)
+    # above their elbows (knees), the share of limbs bent one way (the sign of the bend,
+    # times the side the limb points to), and the mean mirrored joint positions. A figure
+    # whose right limbs were a rotation rather than a mirror of its left ones would have a
+    # built-in handedness that survives a flip.
+    from course_utils.datasets.shapes import _person_pose
+
+    rng = np.random.default_rng(0)
+    poses = np.stack([_person_pose(rng, 1.0) for _ in range(4000)])  # (P, K, 2)
+    names = datasets.PERSON_KEYPOINTS
+    flip = datasets.PERSON_FLIP_INDEX
+    for root, joint, end in (("neck", "elbow", "hand"), ("pelvis", "knee", "foot")):
+        stats = {}
+        for side in ("left", "right"):
+            a = poses[:, names.index(root)]
+            b = poses[:, names.index(f"{side}_{joint}")]
+            c = poses[:, names.index(f"{side}_{end}")]
+            mirror = 1.0 if side == "left" else -1.0  # the left limbs point to +x
+            upper, lower = b - a, c - b
+            bend = mirror * (upper[:, 0] * lower[:, 1] - upper[:, 1] * lower[:, 0])
+            stats[side] = np.array(
+                [
+                    (c[:, 1] < b[:, 1]).mean(),
+                    (bend > 0).mean(),
+                    (mirror * (b - a)[:, 0]).mean(),
+                    (b - a)[:, 1].mean(),
+                    (mirror * (c - a)[:, 0]).mean(),
+                    (c - a)[:, 1].mean(),
+                ]
+            )
+        assert np.abs(stats["left"] - stats["right"]).max() < 0.04, (joint, stats)
+    # and the mirror of a pose (x -> -x, left <-> right) is as likely: the means agree
+    mirrored = poses[:, list(flip)] * np.array([-1.0, 1.0])
+    assert np.abs(mirrored.mean(0) - poses.mean(0)).max() < 0.03

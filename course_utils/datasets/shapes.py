@@ -31,7 +31,10 @@ viewer; with ``back_facing=p`` each person is seen from the back with probabilit
 figure is drawn mirrored (its anatomical left limbs on the image's left) and the figures that
 face the viewer get a face, a contrasting disc inside the head, so the two can be told apart. The
 keypoint labels stay anatomical (``left_hand`` is the person's own left hand), and
-:data:`PERSON_FLIP_INDEX` is the left/right permutation a horizontal flip needs.
+:data:`PERSON_FLIP_INDEX` is the left/right permutation a horizontal flip needs. The right limbs'
+random angles are the mirror image of the left limbs' (same distribution) and people are lit
+from above (other shapes from one of their own sides), so a person flipped left to right, with
+left and right swapped, is as likely as the original: only the face tells front from back.
 """
 
 from __future__ import annotations
@@ -146,12 +149,13 @@ def _person_pose(rng: np.random.Generator, r: float) -> np.ndarray:
     points[0] = points[1] + (rng.uniform(-0.06, 0.06) * r, -0.27 * r)  # head centre
     points[6] = (0.0, 0.1 * r)  # pelvis
     # Limb angles are measured from straight down, positive towards the figure's left
-    # (image right); each right limb mirrors its own random draw.
+    # (image right); each right limb is the mirror image (x -> -x) of its own random draw, so
+    # that left and right limbs have the same distribution up to a mirror.
     for side, (elbow, hand, knee, foot) in ((1, (2, 3, 7, 8)), (-1, (4, 5, 9, 10))):
         upper = rng.uniform(20, 160) * deg  # from arms down to raised overhead
         fore = upper + rng.uniform(-40, 100) * deg
-        points[elbow] = points[1] + 0.34 * r * side * np.array([np.sin(upper), np.cos(upper)])
-        points[hand] = points[elbow] + 0.32 * r * side * np.array([np.sin(fore), np.cos(fore)])
+        points[elbow] = points[1] + 0.34 * r * np.array([side * np.sin(upper), np.cos(upper)])
+        points[hand] = points[elbow] + 0.32 * r * np.array([side * np.sin(fore), np.cos(fore)])
         thigh = rng.uniform(3, 45) * deg
         shin = thigh + rng.uniform(-35, 20) * deg
         points[knee] = points[6] + 0.45 * r * np.array([side * np.sin(thigh), np.cos(thigh)])
@@ -406,7 +410,10 @@ def render_scene(
         from_back.append(back)
         local_bg = image[mask].mean(axis=0)
         colour = _random_colour(rng, avoid=local_bg)
-        shade = 1.0 + 0.15 * (u / r)[mask]  # a little lighting across the object
+        # A little lighting across the object: from its own side for shapes, from above for
+        # people, so that a horizontal flip leaves a person's lighting as it could be drawn.
+        across = (cy - yy) if points is not None else u
+        shade = 1.0 + 0.15 * (across / r)[mask]
         image[mask] = colour * shade[:, None]
         if points is not None and cfg.back_facing > 0 and not back:  # a contrasting face
             face = 0.3 * colour if colour.mean() > 0.4 else 0.6 + 0.4 * colour
