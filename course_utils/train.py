@@ -170,7 +170,13 @@ def _plain(value):
     return value.as_subclass(torch.Tensor) if isinstance(value, torch.Tensor) else value
 
 
-_TARGET_KEYS = ("boxes", "labels", "masks", "keypoints")
+_TARGET_KEYS = (
+    "boxes",
+    "labels",
+    "masks",
+    "keypoints",
+    "proposals",
+)  # proposals: R-CNN's, per image
 
 
 def _detection_batch(images, targets, device):

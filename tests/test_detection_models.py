@@ -223,3 +223,21 @@ def test_draw_iou_titles_the_iou_that_box_iou_computes(box_b):
         viz.draw_iou(box_a, (10, 10, 5, 20))
     with pytest.raises(ValueError, match=r"box_a must be \(x1, y1, x2, y2\)"):
         viz.draw_iou((1, 2, 3), box_b)
+
+
+def test_region_detectors_sample_a_targets_own_proposals():
+    """A target's "proposals" (one image's own boxes) replace the fixed ones in training."""
+    torch.manual_seed(0)
+    image, target = ShapesScenes(1, seed=3)[0]
+    gt = target["boxes"].as_subclass(torch.Tensor)
+    own = torch.cat([gt, gt + 0.5, torch.tensor([[0.0, 0, 3, 3]])])  # objects and one background
+    model = models.FastRCNN(3, detection.sliding_window_proposals(64))
+    boxes, labels, _ = model._sample({"boxes": gt, "labels": target["labels"], "proposals": own})
+    assert all(b.tolist() in own.tolist() for b in boxes)
+    assert (labels > 0).sum() >= 1 and (labels == 0).sum() == 1
+    images, targets = train._detection_batch(
+        [image], [{**target, "proposals": own}], torch.device("cpu")
+    )
+    assert torch.equal(targets[0]["proposals"], own)
+    losses = model(images, targets)
+    assert set(losses) == {"loss_classifier", "loss_box_reg"}

@@ -93,7 +93,10 @@ class RegionDetector(nn.Module):
 
     Args:
         num_classes: object classes (labels 1..C; 0 is the background).
-        proposals: (P, 4) boxes proposed for every image (e.g. sliding windows).
+        proposals: (P, 4) boxes proposed for every image (e.g. sliding windows). In training, a
+            target may carry its own image's (P_i, 4) boxes under ``"proposals"`` (e.g. from
+            selective search), which are then sampled instead; at inference set
+            ``model.proposals`` to an image's boxes before calling the model on that image.
         feature_dim: size of a region's feature vector.
         representation: width of the head's hidden layer.
         regions_per_image, positive_fraction: training samples this many proposals per image,
@@ -122,7 +125,8 @@ class RegionDetector(nn.Module):
         raise NotImplementedError
 
     def _sample(self, target: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        labels, matched = label_proposals(self.proposals, target["boxes"], target["labels"])
+        proposals = target.get("proposals", self.proposals)
+        labels, matched = label_proposals(proposals, target["boxes"], target["labels"])
         positives = (labels > 0).nonzero().squeeze(1)
         negatives = (labels == 0).nonzero().squeeze(1)
         n_pos = min(len(positives), int(self.regions_per_image * self.positive_fraction))
@@ -133,7 +137,7 @@ class RegionDetector(nn.Module):
                 negatives[torch.randperm(len(negatives))[:n_neg]],
             ]
         )
-        boxes = self.proposals[pick]
+        boxes = proposals[pick]
         gt = target["boxes"][matched[pick]] if len(target["boxes"]) else boxes
         return boxes, labels[pick], encode_boxes(boxes, gt)
 
