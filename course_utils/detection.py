@@ -32,6 +32,7 @@ __all__ = [
     "label_proposals",
     "postprocess",
     "sample_anchors",
+    "sample_balanced",
     "sliding_window_proposals",
 ]
 
@@ -187,6 +188,21 @@ def label_anchors(
     return labels
 
 
+def sample_balanced(
+    positives: torch.Tensor, negatives: torch.Tensor, batch_size: int, positive_fraction: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random balanced batch from index lists: at most ``int(batch_size * positive_fraction)``
+    of ``positives`` and the rest of the batch from ``negatives`` (all of them if fewer), each
+    drawn with ``torch.randperm`` from the global generator, positives first (torchvision's
+    ``BalancedPositiveNegativeSampler``). Returns the picked indices of each, in drawn order."""
+    n_pos = min(len(positives), int(batch_size * positive_fraction))
+    n_neg = min(len(negatives), batch_size - n_pos)
+    return (
+        positives[torch.randperm(len(positives))[:n_pos]],
+        negatives[torch.randperm(len(negatives))[:n_neg]],
+    )
+
+
 def sample_anchors(
     labels: torch.Tensor, batch_size: int = 256, positive_fraction: float = 0.5
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,22 +210,23 @@ def sample_anchors(
 
     At most ``int(batch_size * positive_fraction)`` positives (label 1), drawn at random; the
     rest of the batch negatives (label 0), at random; anchors labelled -1 never. Uses the global
-    random generator (``torch.randperm``), as torchvision does.
+    random generator (``torch.randperm``), as torchvision does (:func:`sample_balanced`).
 
     Returns:
         ``(positive, negative)``: two boolean masks of ``labels``' shape.
     """
     if labels.dim() != 1:
         raise ValueError(f"labels must be a 1-D tensor, got shape {tuple(labels.shape)}")
-    positives = (labels == 1).nonzero().squeeze(1)
-    negatives = (labels == 0).nonzero().squeeze(1)
-    n_pos = min(len(positives), int(batch_size * positive_fraction))
-    n_neg = min(len(negatives), batch_size - n_pos)
-    positive = torch.zeros_like(labels, dtype=torch.bool)
-    negative = torch.zeros_like(labels, dtype=torch.bool)
-    positive[positives[torch.randperm(len(positives))[:n_pos]]] = True
-    negative[negatives[torch.randperm(len(negatives))[:n_neg]]] = True
-    return positive, negative
+    picked = sample_balanced(
+        (labels == 1).nonzero().squeeze(1),
+        (labels == 0).nonzero().squeeze(1),
+        batch_size,
+        positive_fraction,
+    )
+    masks = torch.zeros(2, *labels.shape, dtype=torch.bool, device=labels.device)
+    for mask, index in zip(masks, picked, strict=True):
+        mask[index] = True
+    return masks[0], masks[1]
 
 
 def postprocess(

@@ -170,13 +170,8 @@ def _plain(value):
     return value.as_subclass(torch.Tensor) if isinstance(value, torch.Tensor) else value
 
 
-_TARGET_KEYS = (
-    "boxes",
-    "labels",
-    "masks",
-    "keypoints",
-    "proposals",
-)  # proposals: R-CNN's, per image
+# "proposals": an image's own region proposals, for R-CNN trained on selective search (06)
+_TARGET_KEYS = ("boxes", "labels", "masks", "keypoints", "proposals")
 
 
 def _detection_batch(images, targets, device):

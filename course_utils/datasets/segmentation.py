@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from ..transforms import unet_displacement
 from .shapes import render_scene
 
 __all__ = ["CELL_CLASSES", "SegmentationPairs", "cell_scenes", "semantic_scenes"]
@@ -69,7 +70,8 @@ def cell_scenes(
     The task of the U-Net paper's first data set (cell membranes in electron microscopy), in
     miniature: ``cells`` random seed points tile the image into cells (each pixel belongs to
     its nearest seed), in coordinates bent by a smooth random field (displacements of
-    standard deviation ``bend`` pixels on a 4 x 4 grid, bicubic), so walls are curved. A
+    standard deviation ``bend`` pixels on a 4 x 4 grid, bicubic: the field of
+    :func:`course_utils.transforms.unet_displacement`), so walls are curved. A
     pixel is *wall* (label 1) where its two nearest seeds are almost equally far (the two
     distances within ``2 * wall`` pixels), else *cell* (label 0). Cells have random grey
     levels and a faint texture, walls are dark, and ``spots`` dark round spots per image lie
@@ -96,8 +98,7 @@ def cell_scenes(
     g = torch.Generator().manual_seed(seed)
     n, s = num_images, image_size
     yy, xx = torch.meshgrid(torch.arange(s) + 0.5, torch.arange(s) + 0.5, indexing="ij")
-    field = torch.randn(n, 2, 4, 4, generator=g) * bend
-    field = F.interpolate(field, size=(s, s), mode="bicubic", align_corners=True)
+    field = unet_displacement(n, s, s, g, grid=4, std=bend)  # U-Net's warp, on a 4 x 4 grid
     x, y = xx + field[:, 0], yy + field[:, 1]  # (n, s, s) bent coordinates
     points = torch.rand(n, cells, 2, generator=g) * (s + 8) - 4  # a margin: cells reach out
     px, py = points[..., 0, None, None], points[..., 1, None, None]  # (n, cells, 1, 1)

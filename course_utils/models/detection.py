@@ -35,7 +35,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import roi_align as tv_roi_align
 from torchvision.ops import roi_pool as tv_roi_pool
 
-from ..detection import encode_boxes, label_proposals, postprocess
+from ..detection import encode_boxes, label_proposals, postprocess, sample_balanced
 from ..ops.align import roi_align
 from .classification import conv_bn_relu
 
@@ -127,15 +127,13 @@ class RegionDetector(nn.Module):
     def _sample(self, target: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         proposals = target.get("proposals", self.proposals)
         labels, matched = label_proposals(proposals, target["boxes"], target["labels"])
-        positives = (labels > 0).nonzero().squeeze(1)
-        negatives = (labels == 0).nonzero().squeeze(1)
-        n_pos = min(len(positives), int(self.regions_per_image * self.positive_fraction))
-        n_neg = min(len(negatives), self.regions_per_image - n_pos)
         pick = torch.cat(
-            [
-                positives[torch.randperm(len(positives))[:n_pos]],
-                negatives[torch.randperm(len(negatives))[:n_neg]],
-            ]
+            sample_balanced(
+                (labels > 0).nonzero().squeeze(1),
+                (labels == 0).nonzero().squeeze(1),
+                self.regions_per_image,
+                self.positive_fraction,
+            )
         )
         boxes = proposals[pick]
         gt = target["boxes"][matched[pick]] if len(target["boxes"]) else boxes
