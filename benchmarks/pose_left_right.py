@@ -43,10 +43,7 @@ def swaps(preds, targets, from_back):
     """PCK@0.1 and the swapped share of paired landmarks, (all, front, back)."""
     confident = [{k: v[p["scores"] >= 0.5] for k, v in p.items()} for p in preds]
     pred_xy, truth, boxes = metrics.match_people(confident, targets)
-    found = ~pred_xy[:, 0, 0].isnan()
-    paired = (FLIP != torch.arange(K)) & (truth[..., 2] > 0) & found[:, None]
-    wrong = ~metrics.within_radius(pred_xy, truth, boxes)
-    swapped = wrong & metrics.within_radius(pred_xy, truth[:, FLIP], boxes) & paired
+    swapped, paired = metrics.left_right_swaps(pred_xy, truth, boxes, FLIP)
     share = [
         (swapped[rows].sum() / paired[rows].sum()).item()
         for rows in (torch.ones_like(from_back), ~from_back, from_back)

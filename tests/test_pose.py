@@ -462,3 +462,22 @@ def test_check_flip_keypoints_fails_a_stub(capsys):
 def test_check_flip_keypoints_fails_plausible_wrong_answers(wrong, says, capsys):
     line = _verdict(wrong, capsys)
     assert line.startswith("flip_keypoints: wrong on case") and says in line, line
+
+
+def test_left_right_swaps_by_hand():
+    # one person, landmarks 0 (its own partner) and 1 <-> 2; box 10 wide: radius 1
+    target = torch.tensor([[[5.0, 5.0, 2.0], [2.0, 5.0, 2.0], [8.0, 5.0, 1.0]]])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    pred = torch.tensor([[[9.0, 9.0], [8.2, 5.0], [8.0, 5.0]]])  # 1 on 2's spot; 2 right
+    swapped, eligible = metrics.left_right_swaps(pred, target, boxes, [0, 2, 1])
+    assert swapped.tolist() == [[False, True, False]]
+    assert eligible.tolist() == [[False, True, True]]
+    missed = torch.full((1, 3, 2), float("nan"))  # a person not detected counts for nothing
+    assert not metrics.left_right_swaps(missed, target, boxes, [0, 2, 1])[1].any()
+    hidden = target.clone()
+    hidden[0, 1, 2] = 0  # unlabelled: not counted
+    assert metrics.left_right_swaps(pred, hidden, boxes, [0, 2, 1])[1].tolist() == [
+        [False, False, True]
+    ]
+    with pytest.raises(ValueError, match="flip_index"):
+        metrics.left_right_swaps(pred, target, boxes, [0, 1])

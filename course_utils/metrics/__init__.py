@@ -12,7 +12,14 @@ from .detection import (
     coco_mean_average_precision,
     mean_average_precision,
 )
-from .keypoints import box_area, match_people, object_keypoint_similarity, pck, within_radius
+from .keypoints import (
+    box_area,
+    left_right_swaps,
+    match_people,
+    object_keypoint_similarity,
+    pck,
+    within_radius,
+)
 from .labels import (
     accuracy,
     boundary_iou,
@@ -31,6 +38,7 @@ __all__ = [
     "coco_mean_average_precision",
     "confusion_matrix",
     "greedy_assignment",
+    "left_right_swaps",
     "match_detections",
     "match_people",
     "mean_accuracy",

@@ -22,7 +22,14 @@ import torch
 from ..ops.boxes import box_area, box_iou
 from .matching import greedy_assignment
 
-__all__ = ["box_area", "match_people", "object_keypoint_similarity", "pck", "within_radius"]
+__all__ = [
+    "box_area",
+    "left_right_swaps",
+    "match_people",
+    "object_keypoint_similarity",
+    "pck",
+    "within_radius",
+]
 
 _PRED_KEYS = ("boxes", "scores", "keypoints")
 _TARGET_KEYS = ("boxes", "keypoints")
@@ -45,6 +52,37 @@ def within_radius(
     size = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     distance = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
     return distance <= alpha * size[:, None]  # NaN compares False
+
+
+def left_right_swaps(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    boxes: torch.Tensor,
+    flip_index: Sequence[int] | torch.Tensor,
+    alpha: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left/right swaps of paired landmarks (elbows, hands, ...), person by person.
+
+    A landmark counts (``eligible``) when it has a mirror partner (``flip_index[k] != k``), is
+    labelled (visibility > 0) and its person was detected (the prediction is not NaN). It is
+    ``swapped`` when it misses its own target (PCK@alpha's radius) but lies within that radius
+    of its partner's target.
+
+    Returns:
+        ``(swapped, eligible)``: two (N, K) bool tensors, ``swapped`` within ``eligible``.
+    """
+    _check_keypoints(pred, target)
+    index = torch.as_tensor(flip_index, dtype=torch.long, device=target.device)
+    if index.shape != (target.shape[1],):
+        raise ValueError(
+            f"flip_index must hold {target.shape[1]} indices, got {tuple(index.shape)}"
+        )
+    paired = index != torch.arange(len(index), device=index.device)
+    found = ~pred[:, :1, 0].isnan()  # (N, 1): a missed person's predictions are NaN
+    eligible = paired & (target[..., 2] > 0) & found
+    missed = ~within_radius(pred, target, boxes, alpha)
+    swapped = eligible & missed & within_radius(pred, target[:, index], boxes, alpha)
+    return swapped, eligible
 
 
 def pck(
