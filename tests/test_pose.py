@@ -17,6 +17,7 @@ from torchvision.models.detection import roi_heads
 from torchvision.transforms.v2 import functional as TF
 
 from course_utils import checks, losses, metrics, models, ops, train, viz
+from course_utils.checks import core
 from course_utils.datasets import (
     PERSON_FLIP_INDEX,
     PERSON_KEYPOINTS,
@@ -385,7 +386,8 @@ def test_flip_keypoints_bad_input():
 
 
 def _verdict(fn, capsys):
-    checks.check_flip_keypoints(fn)
+    with core.guarding_answers(False):  # the reference is the course's twin, which is blocked
+        checks.check_flip_keypoints(fn)
     return capsys.readouterr().out.strip()
 
 

@@ -9,9 +9,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..contract import passed_line
 from ..cost import count_parameters, torch_flops
 from ..models.classification import BasicBlock, Inception, small_resnet
-from .core import Case, compare_modules, compare_tensors, randomize_batch_norms, report, run_cases
+from .core import (
+    Case,
+    case_generator,
+    compare_modules,
+    compare_tensors,
+    hidden,
+    randomize_batch_norms,
+    report,
+    run_cases,
+)
 
 __all__ = [
     "check_basic_block",
@@ -34,7 +44,7 @@ __all__ = [
 
 def check_conv1x1(fn: Callable) -> None:
     """Exercise: ``conv1x1(x, weight, bias)`` must equal ``nn.Conv2d(C_in, C_out, 1)``."""
-    g = torch.Generator().manual_seed(101)
+    g = case_generator(101)
     cases = []
     for desc, n, c_in, c_out, h, w, use_bias in [
         ("1 image, 3->2 channels, 4x4", 1, 3, 2, 4, 4, True),
@@ -81,14 +91,23 @@ def check_conv2d_cost(fn: Callable) -> None:
     that PyTorch's own counter (``torch.utils.flop_counter``) reports while it runs on an
     input of the right size (it counts a multiply-add as two FLOPs).
     """
-    cases = []
-    for desc, (c_in, c_out, k, out_h, out_w, bias) in [
+    configs = [
         ("3->8 channels, 3x3 kernel, 10x10 output, bias", (3, 8, 3, 10, 10, True)),
         ("256->256 channels, 3x3 kernel, 28x28 output, no bias", (256, 256, 3, 28, 28, False)),
         ("256->64 channels, 1x1 kernel, 28x28 output, bias", (256, 64, 1, 28, 28, True)),
         ("16->32 channels, 5x5 kernel, 7x9 output, bias", (16, 32, 5, 7, 9, True)),
         ("1->1 channel, 1x1 kernel, 1x1 output, no bias", (1, 1, 1, 1, 1, False)),
-    ]:
+    ]
+    if hidden():  # layers of sizes drawn with the instructor's seed
+        g = case_generator(77)
+        configs = []
+        for _ in range(5):
+            c_in, c_out, out_h, out_w = (_randint(g, 1, 64) for _ in range(4))
+            k, bias = 2 * _randint(g, 0, 3) + 1, bool(_randint(g, 0, 1))
+            desc = f"{c_in}->{c_out} channels, {k}x{k} kernel, {out_h}x{out_w} output"
+            configs.append((f"{desc}, bias={bias}", (c_in, c_out, k, out_h, out_w, bias)))
+    cases = []
+    for desc, (c_in, c_out, k, out_h, out_w, bias) in configs:
         conv = nn.Conv2d(c_in, c_out, k, bias=bias)
         x = torch.zeros(1, c_in, out_h + k - 1, out_w + k - 1)
         expected = (count_parameters(conv), torch_flops(conv, x) // 2)
@@ -116,6 +135,9 @@ def check_inception_3a_macs(fn: Callable) -> None:
     millions are fine). A wrong one is told only whether it is too high or too low.
     """
     name = "inception_3a_macs"
+    if hidden():  # a prediction of two fixed numbers: there is nothing to hide
+        report(passed_line(name, 0))
+        return
     if not callable(fn):
         report(f"{name}: expected a function, got {type(fn).__name__}")
         return
@@ -152,7 +174,7 @@ def check_inception_3a_macs(fn: Callable) -> None:
 def check_inception(cls: Callable) -> None:
     """Exercise: ``Inception(c_in, c1, c3_reduce, c3, c5_reduce, c5, pool_proj)`` with 1x1
     dimensionality reduction equals the course's module once given its weights."""
-    g = torch.Generator().manual_seed(111)
+    g = case_generator(111)
     cases = []
     for desc, config, (n, h, w) in [
         ("module 3a of GoogLeNet, 192 channels in, 28x28", _INCEPTION_3A, (1, 28, 28)),
@@ -174,7 +196,7 @@ def check_inception(cls: Callable) -> None:
 
 def check_global_avg_pool(fn: Callable) -> None:
     """Exercise: ``global_avg_pool(x)`` (N, C, H, W) -> (N, C), like ``AdaptiveAvgPool2d(1)``."""
-    g = torch.Generator().manual_seed(202)
+    g = case_generator(202)
     gap = nn.AdaptiveAvgPool2d(1)
     cases = []
     for desc, shape, scale in [
@@ -195,7 +217,7 @@ def check_class_activation_maps(fn: Callable) -> None:
     """Exercise: ``class_activation_maps(features, weight)``: features (N, K, h, w), the
     linear layer's weight (C, K) -> (N, C, h, w), one map per class whose spatial mean is
     the class score minus its bias."""
-    g = torch.Generator().manual_seed(212)
+    g = case_generator(212)
     cases = []
     for desc, (n, k, c, h, w) in [
         ("2 images, 6 feature maps, 10 classes, 4x4", (2, 6, 10, 4, 4)),
@@ -234,20 +256,38 @@ def _compare_int(got: Any, expected: int) -> str | None:
     return None
 
 
+def _randint(g: torch.Generator, low: int, high: int) -> int:
+    """A whole number in [low, high], drawn from ``g``."""
+    return int(torch.randint(low, high + 1, (1,), generator=g))
+
+
+def _random_layer(g: torch.Generator, i: int) -> tuple[str, tuple, str]:
+    """A random convolution (even i) or max-pool (odd i) configuration, as a case."""
+    k, d, s = _randint(g, 1, 7), _randint(g, 1, 3), _randint(g, 1, 4)
+    p = _randint(g, 0, k // 2)
+    size = _randint(g, max(1, d * (k - 1) + 1 - 2 * p), 60)
+    layer = "conv" if i % 2 == 0 else "pool"
+    desc = f"a {layer} layer: size {size}, kernel {k}, stride {s}, padding {p}, dilation {d}"
+    return desc, (size, k, s, p, d), layer
+
+
 def check_conv_output_size(fn: Callable) -> None:
     """Exercise: ``conv_output_size(size, kernel_size, stride, padding, dilation)`` -> int.
 
     The truth is the output size of a real ``nn.Conv2d`` / ``nn.MaxPool2d`` on that input.
     """
     cases = []
-    for desc, (size, k, s, p, d), layer in [
+    configs = [
         ("AlexNet's first conv: 224, kernel 11, stride 4, padding 2", (224, 11, 4, 2, 1), "conv"),
         ("a 3x3 max-pool with stride 2 on 55", (55, 3, 2, 0, 1), "pool"),
         ("kernel 5, padding 2 keeps 27", (27, 5, 1, 2, 1), "conv"),
         ("stride 2 that does not divide evenly: 8, kernel 3", (8, 3, 2, 0, 1), "conv"),
         ("dilation 2: 10, kernel 3", (10, 3, 1, 0, 2), "conv"),
         ("kernel as large as the input: 5, kernel 5", (5, 5, 1, 0, 1), "conv"),
-    ]:
+    ]
+    if hidden():  # the same kinds of layer, at sizes drawn with the instructor's seed
+        configs = [_random_layer(case_generator(230 + i), i) for i in range(len(configs))]
+    for desc, (size, k, s, p, d), layer in configs:
         if layer == "conv":
             module = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)
         else:
@@ -301,7 +341,7 @@ def _dropout_property(x: torch.Tensor, p: float, training: bool) -> Callable[[An
 
 def check_dropout(fn: Callable) -> None:
     """Exercise: inverted ``dropout(x, p, training)``, with ``nn.Dropout``'s expectation."""
-    g = torch.Generator().manual_seed(303)
+    g = case_generator(303)
     x = torch.rand(256, 400, generator=g) + 0.5  # positive, so a dropped value is exactly 0
     cases = [
         ("training, p=0.5", (x, 0.5, True), _dropout_property(x, 0.5, True)),
@@ -344,7 +384,7 @@ def _torchvision_block(kind: str, c_in: int, c: int, stride: int) -> nn.Module:
 
 
 def _block_cases(kind: str, configs) -> list[Case]:
-    g = torch.Generator().manual_seed(404)
+    g = case_generator(404)
     cases = []
     for desc, (c_in, c, stride, side) in configs:
         x = torch.randn(2, c_in, side, side, generator=g)
@@ -384,13 +424,18 @@ def check_stack_of_3x3(fn: Callable) -> None:
     """Exercise: ``stack_of_3x3(n, channels)`` -> (receptive field, weights) of n stacked 3x3
     convolutions (stride 1, no bias, ``channels`` in and out), measured on real layers: the
     receptive field as the input pixels that reach the centre output, the weights counted."""
-    cases = []
-    for desc, (layers, channels) in [
+    configs = [
         ("1 layer, 4 channels", (1, 4)),
         ("2 layers, 64 channels", (2, 64)),
         ("3 layers, 64 channels", (3, 64)),
         ("5 layers, 8 channels", (5, 8)),
-    ]:
+    ]
+    if hidden():  # stacks drawn with the instructor's seed
+        g = case_generator(383)
+        draws = [(_randint(g, 1, 7), _randint(g, 1, 32)) for _ in configs]
+        configs = [(f"{n} layers, {c} channels", (n, c)) for n, c in draws]
+    cases = []
+    for desc, (layers, channels) in configs:
         stack = nn.Sequential(
             *[nn.Conv2d(channels, channels, 3, padding=1, bias=False) for _ in range(layers)]
         )
@@ -419,7 +464,7 @@ def check_resnet_cifar(cls: Callable) -> None:
     """Exercise: ``ResNetCIFAR(block, n, width, num_classes, in_channels)`` builds the paper's
     CIFAR ResNet of 6n + 2 layers from ``block``; checked with the course's ``BasicBlock``
     against ``models.small_resnet(6n + 2, width, shortcut="projection")``, given its weights."""
-    g = torch.Generator().manual_seed(414)
+    g = case_generator(414)
     cases = []
     for desc, (n, width, classes, c_in, side) in [
         ("n=1 (8 layers), width 4, 16x16 digits", (1, 4, 10, 1, 16)),

@@ -9,29 +9,40 @@ private, seeded generator, plus edge cases), compares with the library (``torch.
   ``<name>: raised <Error> on <case>: <message>`` otherwise, so nbval flags the cell and
   the student reads what is wrong.
 
-They return None, so a check cell shows nothing but that line. When the environment variable
-``COURSE_CHECKS_LOG`` names a file (the grader sets it), the line is also appended there, so the
-grader can report it.
+They return None, so a check cell shows nothing but that line.
+
+The grader (``course_utils.grading``) runs the same checks in its own process, on an answer that
+runs in a sandbox: it collects the verdict lines with :func:`collecting_verdicts` instead of
+reading what the student's kernel printed, and runs every check a second time with
+:func:`hidden_cases`, whose random cases are drawn with the instructor's seed. In the student's
+kernel each call of the answer is also watched by :func:`course_utils.checks.guard.guarded`, so
+an answer that calls what its exercise re-implements is told so at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-from collections.abc import Callable, Sequence
+import contextvars
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..contract import HIDDEN_CASE, REMOTE_VALUE_AND_GRADIENT, is_passed, passed_line
 from ..cost import count_parameters
+from .guard import guarded
 
 __all__ = [
     "Case",
+    "case_generator",
+    "collecting_verdicts",
     "compare_modules",
     "compare_tensors",
     "compare_value_and_gradient",
+    "guarding_answers",
+    "hidden_cases",
     "passed_or_twin",
     "randomize_batch_norms",
     "report",
@@ -42,13 +53,82 @@ __all__ = [
 Case = tuple[str, tuple, Any]  # (description, arguments, expected result)
 
 
+_verdicts: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "course_verdicts", default=None
+)
+_hidden_seed: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "course_hidden_seed", default=None
+)
+_guard_here: contextvars.ContextVar[bool] = contextvars.ContextVar("course_guard", default=True)
+
+
 def report(line: str) -> None:
-    """Print a check's verdict (and append it to ``$COURSE_CHECKS_LOG`` when set)."""
-    print(line)
-    log = os.environ.get("COURSE_CHECKS_LOG")
-    if log:
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+    """Print a check's verdict (or hand it to :func:`collecting_verdicts`, when active)."""
+    sink = _verdicts.get()
+    if sink is None:
+        print(line)
+    else:
+        sink.append(line)
+
+
+@contextlib.contextmanager
+def guarding_answers(on: bool) -> Iterator[None]:
+    """Turn the guard on the answer's calls on or off inside (the course's own tests run the
+    checks on the course's twins, which the guard blocks by design)."""
+    token = _guard_here.set(on)
+    try:
+        yield
+    finally:
+        _guard_here.reset(token)
+
+
+@contextlib.contextmanager
+def collecting_verdicts(guard_here: bool | None = None) -> Iterator[list[str]]:
+    """Collect the verdict lines of the checks run inside, instead of printing them.
+
+    ``guard_here=False`` is for the grader, whose answers run (and are guarded) in a sandbox;
+    None keeps the current setting.
+    """
+    lines: list[str] = []
+    keep = _guard_here.get() if guard_here is None else guard_here
+    token, guard = _verdicts.set(lines), _guard_here.set(keep)
+    try:
+        yield lines
+    finally:
+        _verdicts.reset(token)
+        _guard_here.reset(guard)
+
+
+@contextlib.contextmanager
+def hidden_cases(seed: int) -> Iterator[None]:
+    """Draw the checks' random cases with ``seed`` mixed in (the grader's hidden cases); a
+    verdict then names a failing case only as "a hidden case" and the kind of input."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"the hidden seed must be an int, got {type(seed).__name__}")
+    token = _hidden_seed.set(seed)
+    try:
+        yield
+    finally:
+        _hidden_seed.reset(token)
+
+
+def hidden() -> bool:
+    """Whether the checks are drawing hidden cases now."""
+    return _hidden_seed.get() is not None
+
+
+def case_generator(seed: int) -> torch.Generator:
+    """The generator a check draws its random cases from: ``seed`` itself in the notebook,
+    ``seed`` mixed with the instructor's seed under :func:`hidden_cases`."""
+    secret = _hidden_seed.get()
+    if secret is not None:
+        digest = hashlib.sha256(f"{secret}:{seed}".encode()).digest()
+        seed = int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    return torch.Generator().manual_seed(seed)
+
+
+def _case_label(description: str) -> str:
+    return f'{HIDDEN_CASE} ("{description}")' if hidden() else f'case "{description}"'
 
 
 def run_cases(
@@ -61,22 +141,25 @@ def run_cases(
 
     ``compare(got, expected)`` returns None when they agree, else what differs.
     Arguments are cloned before each call, so an answer that modifies its inputs in place
-    cannot change the expected results.
+    cannot change the expected results. In the student's kernel each call is guarded (see
+    :mod:`course_utils.checks.guard`): calling what the exercise re-implements is an error.
     """
     if not callable(fn):
         return f"{name}: expected a function, got {type(fn).__name__}"
+    guard_here = _guard_here.get()
     for description, args, expected in cases:
         args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
         try:
-            got = fn(*args)
+            with guarded(name) if guard_here else contextlib.nullcontext():
+                got = fn(*args)
         except NotImplementedError:
             return f"{name}: not implemented yet (it raises NotImplementedError)"
         except Exception as error:  # the student's code: report, do not crash the cell
-            return f'{name}: raised {type(error).__name__} on case "{description}": {error}'
+            return f"{name}: raised {type(error).__name__} on {_case_label(description)}: {error}"
         problem = compare(got, expected)
         if problem:
-            return f'{name}: wrong on case "{description}": {problem}'
-    return f"{name}: correct on {len(cases)} cases"
+            return f"{name}: wrong on {_case_label(description)}: {problem}"
+    return passed_line(name, len(cases))
 
 
 def compare_tensors(got: Any, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-5):
@@ -100,7 +183,7 @@ def randomize_batch_norms(module: nn.Module, seed: int) -> nn.Module:
     With the defaults (weight 1, bias 0, mean 0, variance 1) a batch norm in eval mode is the
     identity, so an answer that left one out would pass: random values make every layer matter.
     """
-    g = torch.Generator().manual_seed(seed)
+    g = case_generator(seed)
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -146,7 +229,14 @@ def compare_modules(got: Any, expected: tuple[nn.Module, tuple]) -> str | None:
 
 def value_and_gradient(fn: Callable, x: torch.Tensor, *args):
     """``fn(x, *args)`` and the gradient of a fixed random weighting of it with respect to x
-    (``(output, None)`` when no gradient reaches x), for :func:`compare_value_and_gradient`."""
+    (``(output, None)`` when no gradient reaches x), for :func:`compare_value_and_gradient`.
+
+    An answer that runs in the grader's sandbox is differentiated there (its proxy has the
+    contract's ``REMOTE_VALUE_AND_GRADIENT`` method).
+    """
+    remote = getattr(fn, REMOTE_VALUE_AND_GRADIENT, None)
+    if remote is not None:
+        return remote(x, *args)
     x = x.detach().clone().requires_grad_(True)
     out = fn(x, *args)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
@@ -175,15 +265,10 @@ def passed_or_twin(answer: Any, check: Callable, twin: Any) -> Any:
     blocks): it runs your answer when it is right, and the course's twin otherwise, so the
     rest of the notebook still runs. The check runs silently (nothing printed or logged).
     """
-    log = os.environ.pop("COURSE_CHECKS_LOG", None)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()) as printed:
-            check(answer)
-    finally:
-        if log is not None:
-            os.environ["COURSE_CHECKS_LOG"] = log
-    verdict = printed.getvalue().strip()
-    if verdict.endswith(" cases") and ": correct on " in verdict:
+    with collecting_verdicts() as lines, contextlib.redirect_stdout(None):
+        check(answer)
+    verdict = lines[-1] if lines else "the check said nothing"
+    if is_passed(verdict):
         return answer
     name = getattr(answer, "__name__", type(answer).__name__)
     twin_name = getattr(twin, "__name__", "version")

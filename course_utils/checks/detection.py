@@ -17,7 +17,7 @@ import torchvision.ops as tvo
 from torchvision.models.detection import _utils as tv_det_utils
 
 from ..metrics.detection import average_precision, match_detections
-from .core import Case, compare_tensors, report, run_cases
+from .core import Case, case_generator, compare_tensors, report, run_cases
 
 __all__ = [
     "check_average_precision",
@@ -39,7 +39,7 @@ def _random_boxes(g: torch.Generator, n: int, size: float = 20.0, min_side: floa
 
 def check_box_iou(fn: Callable) -> None:
     """Exercise: ``box_iou(boxes1, boxes2)`` -> (N, M) IoU of every pair, boxes (x1, y1, x2, y2)."""
-    g = torch.Generator().manual_seed(606)
+    g = case_generator(606)
     a = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
     cases: list[Case] = [
         # overlap 1x1 = 1; union 4 + 4 - 1 = 7
@@ -91,7 +91,7 @@ def check_match_detections(fn: Callable) -> None:
     ``iou`` (D, G) holds one image's detections of one class (rows, in decreasing score) against
     its objects; each detection in turn takes the *unclaimed* object it overlaps most.
     """
-    g = torch.Generator().manual_seed(607)
+    g = case_generator(607)
     cases: list[Case] = [
         # both detections overlap object 0 best: the second is a duplicate
         (
@@ -148,7 +148,7 @@ def check_average_precision(fn: Callable) -> None:
     All-point interpolation (VOC2010 on): the area under the precision envelope (the best
     precision at this recall or beyond), over recall from 0 to 1.
     """
-    g = torch.Generator().manual_seed(608)
+    g = case_generator(608)
     t, f = True, False
     cases: list[Case] = [
         (
@@ -202,7 +202,7 @@ def check_nms(fn: Callable) -> None:
     As ``torchvision.ops.nms``: in decreasing score order, drop every box whose IoU with an
     already *kept* box is greater than the threshold.
     """
-    g = torch.Generator().manual_seed(609)
+    g = case_generator(609)
     chain = torch.tensor([[0.0, 0, 10, 10], [3, 0, 13, 10], [6, 0, 16, 10]])
     cases: list[Case] = [
         # IoU(0, 1) = 70/130 > 0.5 drops box 1; IoU(0, 2) = 40/160: box 2 stays, although box 1
@@ -250,7 +250,7 @@ def check_roi_pool(fn: Callable) -> None:
     As ``torchvision.ops.roi_pool`` with ``rois`` a (K, 5) tensor of (image index, x1, y1, x2,
     y2) and ``output_size`` an int or an (h, w) pair.
     """
-    g = torch.Generator().manual_seed(610)
+    g = case_generator(610)
     cases: list[Case] = []
     x = torch.arange(16.0).view(1, 1, 4, 4)
     rois = torch.tensor([[0.0, 0, 0, 3, 3]])
@@ -320,7 +320,7 @@ def _compare_labels(got: Any, expected: torch.Tensor) -> str | None:
 def check_label_anchors(fn: Callable) -> None:
     """Exercise: ``label_anchors(anchors, gt_boxes)`` -> (A,) int64: 1 object, 0 background,
     -1 ignored (IoU >= 0.7 positive, < 0.3 negative, each object's best anchors positive)."""
-    g = torch.Generator().manual_seed(611)
+    g = case_generator(611)
     gt = torch.tensor([[0.0, 0, 10, 10]])
     # IoU with the 10x10 object: 1, 70/100, 30/100, 20/100, 0
     strips = torch.tensor(
@@ -416,7 +416,7 @@ def check_sample_anchors(fn: Callable) -> None:
     """Exercise: ``sample_anchors(labels, batch_size, positive_fraction)`` -> (positive,
     negative) boolean masks: a random balanced batch, as torchvision's
     ``BalancedPositiveNegativeSampler``."""
-    g = torch.Generator().manual_seed(612)
+    g = case_generator(612)
 
     def labels_with(pos: int, neg: int, ignored: int) -> torch.Tensor:
         values = torch.tensor([1] * pos + [0] * neg + [-1] * ignored)
@@ -483,7 +483,7 @@ def _compare_coder(got: Any, expected: torch.Tensor) -> str | None:
 def check_box_coder(cls: Callable) -> None:
     """Exercise: ``BoxCoder(weights)`` with ``encode(anchors, boxes)`` -> (N, 4) deltas and
     ``decode(anchors, deltas)`` -> (N, 4) boxes, as torchvision's ``BoxCoder``."""
-    g = torch.Generator().manual_seed(614)
+    g = case_generator(614)
 
     def boxes(n: int) -> torch.Tensor:
         return _random_boxes(g, n, size=50.0, min_side=2.0)

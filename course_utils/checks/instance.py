@@ -16,6 +16,7 @@ import torchvision.ops as tvo
 from ..ops.masks import mask_iou
 from .core import (
     Case,
+    case_generator,
     compare_tensors,
     compare_value_and_gradient,
     report,
@@ -52,7 +53,7 @@ def _square(size: int, y: int, x: int, side: int) -> torch.Tensor:
 
 def check_mask_iou(fn: Callable) -> None:
     """Exercise: ``mask_iou(masks1, masks2)`` -> (N, M) IoU of every pair of (H, W) masks."""
-    g = torch.Generator().manual_seed(707)
+    g = case_generator(707)
     a, b = _square(4, 0, 0, 2), _square(4, 1, 1, 2)
     yy, xx = torch.meshgrid(torch.arange(9.0), torch.arange(9.0), indexing="ij")
     radius = ((yy - 4) ** 2 + (xx - 4) ** 2).sqrt()
@@ -96,7 +97,7 @@ def check_mask_iou(fn: Callable) -> None:
 def check_bilinear_interpolate(fn: Callable) -> None:
     """Exercise: ``bilinear_interpolate(feature, y, x)`` -> (C, P): the (C, H, W) map read at the
     P points (y[p], x[p]) by RoIAlign's rules (see the notebook)."""
-    g = torch.Generator().manual_seed(708)
+    g = case_generator(708)
     ramp = torch.arange(6.0).view(1, 2, 3)  # rows [0 1 2] and [3 4 5]
 
     def case(desc, feature, y, x):
@@ -132,7 +133,7 @@ def check_roi_align(fn: Callable) -> None:
     if not callable(fn):
         report(f"roi_align: expected a function, got {type(fn).__name__}")
         return
-    g = torch.Generator().manual_seed(710)
+    g = case_generator(710)
     cases: list[Case] = []
 
     def add(desc, x, rois, out, scale, ratio, aligned):
@@ -191,7 +192,7 @@ def check_mask_loss(fn: Callable) -> None:
     if not callable(fn):
         report(f"mask_loss: expected a function, got {type(fn).__name__}")
         return
-    g = torch.Generator().manual_seed(707)
+    g = case_generator(707)
     cases: list[Case] = []
 
     def add(desc, masks, labels, boxes, matched, classes=4, m=8):

@@ -18,6 +18,7 @@ from torchvision.models.detection import roi_heads
 from ..ops.keypoints import flip_keypoints, heatmaps_to_keypoints
 from .core import (
     Case,
+    case_generator,
     compare_tensors,
     compare_value_and_gradient,
     report,
@@ -64,7 +65,7 @@ def _compare_pair(got, expected) -> str | None:
 
 def check_keypoints_to_heatmap(fn: Callable) -> None:
     """Exercise: ``keypoints_to_heatmap(keypoints, rois, heatmap_size)`` -> (targets, valid)."""
-    g = torch.Generator().manual_seed(801)
+    g = case_generator(801)
     box = torch.tensor([[0.0, 0.0, 8.0, 8.0]])
 
     def case(desc, points, rois, size):
@@ -127,7 +128,7 @@ def check_keypoint_loss(fn: Callable) -> None:
     if not callable(fn):
         report(f"keypoint_loss: expected a function, got {type(fn).__name__}")
         return
-    g = torch.Generator().manual_seed(802)
+    g = case_generator(802)
     cases: list[Case] = []
 
     def add(desc, logits, images):
@@ -174,7 +175,7 @@ def check_keypoint_loss(fn: Callable) -> None:
 def check_heatmaps_to_keypoints(fn: Callable) -> None:
     """Exercise: ``heatmaps_to_keypoints(logits, rois)`` -> (N, K, 2), the arg-max cells'
     centres in image coordinates."""
-    g = torch.Generator().manual_seed(803)
+    g = case_generator(803)
     one_hot = torch.zeros(1, 2, 4, 4)
     one_hot[0, 0, 1, 2] = one_hot[0, 1, 3, 0] = 1.0
     box = torch.tensor([[10.0, 20.0, 18.0, 28.0]])  # 8x8: cells of 2x2 pixels
@@ -244,7 +245,7 @@ def check_flip_keypoints(fn: Callable) -> None:
     """Exercise: ``flip_keypoints(keypoints, width, flip_index)`` -> (N, K, 3): x mirrored
     (``width - x``), left and right landmarks swapped, visibility moving with its landmark;
     the input not modified."""
-    g = torch.Generator().manual_seed(804)
+    g = case_generator(804)
     cases: list[Case] = [
         (
             "1 person, 3 landmarks (0 its own partner, 1 <-> 2), width 10",

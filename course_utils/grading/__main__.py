@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 
 from .exercises import NotebookError
-from .grade import Report, grade_folder, grade_submission
+from .grade import grade_folder, grade_submission
 from .release import release_folder
-
-CSV_HEADER = ["submission", "notebook", "status", "score", "total", "failed", "reason"]
+from .report import (
+    CSV_HEADER,
+    STATS_HEADER,
+    csv_text,
+    score_figure,
+    statistics,
+    statistics_csv,
+    statistics_table,
+)
 
 
 def _refuse_foreign(path: Path, is_ours) -> None:
@@ -31,23 +36,25 @@ def _json_is_ours(path: Path) -> bool:
     return all(isinstance(d, dict) and d.get("grader") == "course_utils.grading" for d in items)
 
 
-def _csv_is_ours(path: Path) -> bool:
+def _csv_is_ours(header: list[str]):
+    def check(path: Path) -> bool:
+        try:
+            first = path.read_text(encoding="utf-8").splitlines()[:1]
+        except (OSError, UnicodeDecodeError):
+            return False
+        return first == [",".join(header)]
+
+    return check
+
+
+def _png_is_ours(path: Path) -> bool:
     try:
-        first = path.read_text(encoding="utf-8").splitlines()[:1]
-    except (OSError, UnicodeDecodeError):
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.info.get("Software") == "course_utils.grading"
+    except Exception:
         return False
-    return first == [",".join(CSV_HEADER)]
-
-
-def _csv_text(reports: list[Report]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for r in reports:
-        failed = " ".join(e.name for e in r.exercises if not e.passed)
-        notebook = Path(r.reference).name if r.reference else ""
-        writer.writerow([r.submission, notebook, r.status, r.score, r.total, failed, r.error or ""])
-    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,20 +73,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     grd.add_argument("--json", type=Path, help="also write the result(s) as JSON to this file")
     grd.add_argument("--csv", type=Path, help="write one CSV row per submission to this file")
-    grd.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
     grd.add_argument(
-        "--total-timeout", type=float, default=1800, help="seconds per submission (default 1800)"
+        "--stats",
+        type=Path,
+        help="for a folder: write per-exercise statistics to STATS.csv and the score "
+        "distribution to STATS.png (STATS without a suffix)",
+    )
+    grd.add_argument(
+        "--hidden-seed",
+        type=int,
+        help="the instructor's seed for the hidden cases (default: a random one; keep it secret)",
+    )
+    grd.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=120,
+        help="seconds an exercise cell, or one call of an answer, may run (default 120)",
+    )
+    grd.add_argument(
+        "--total-timeout", type=float, default=900, help="seconds per submission (default 900)"
     )
     grd.add_argument(
         "--jobs",
         type=int,
         default=1,
         help="for a folder: grade this many submissions at a time (default 1)",
-    )
-    grd.add_argument(
-        "--exercises-only",
-        action="store_true",
-        help="run only the setup, exercise and check cells (faster)",
     )
     args = parser.parse_args(argv)
     if args.command == "grade" and args.jobs < 1:
@@ -90,15 +108,25 @@ def main(argv: list[str] | None = None) -> int:
             for path in release_folder(args.src, args.out):
                 print(f"released {path}")
             return 0
-        for path, is_ours in ((args.json, _json_is_ours), (args.csv, _csv_is_ours)):
+        stats = (
+            (args.stats.with_suffix(".csv"), args.stats.with_suffix(".png")) if args.stats else ()
+        )
+        outputs = [
+            (args.json, _json_is_ours),
+            (args.csv, _csv_is_ours(CSV_HEADER)),
+            *zip(stats, (_csv_is_ours(STATS_HEADER), _png_is_ours), strict=False),
+        ]
+        for path, is_ours in outputs:
             if path is not None:
                 _refuse_foreign(path, is_ours)
         options = dict(
             notebooks_dir=args.notebooks,
             cell_timeout=args.cell_timeout,
             total_timeout=args.total_timeout,
-            exercises_only=args.exercises_only,
+            hide=tuple(p.resolve().parent for p, _ in outputs if p is not None),
         )
+        if args.hidden_seed is not None:
+            options["hidden_seed"] = args.hidden_seed
         if args.submission.is_dir():
             if args.reference is not None:
                 options["reference"] = args.reference
@@ -128,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(data if len(data) > 1 else data[0], indent=2) + "\n", encoding="utf-8"
         )
     if args.csv is not None:
-        args.csv.write_text(_csv_text(reports), encoding="utf-8")
+        args.csv.write_text(csv_text(reports), encoding="utf-8")
+    if stats:
+        rows = statistics(reports)
+        print()
+        print(statistics_table(rows))
+        stats[0].write_text(statistics_csv(rows), encoding="utf-8")
+        score_figure(reports, stats[1])
+        print(f"statistics written to {stats[0]} and {stats[1]}")
     return max(r.exit_code for r in reports)
 
 

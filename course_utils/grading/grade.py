@@ -1,92 +1,40 @@
-"""``grade``: run a student's exercise cells inside the reference notebook under nbval.
+"""``grade``: a submission's exercises run in a sandbox; the verdicts are computed here.
 
-The grading copy is the reference notebook with the student's exercise cells copied in: never
-the student's other cells, never their stored outputs (editing an output gains nothing). nbval
-executes it in a subprocess, in a temporary folder, with a time limit per cell and in all, and
-compares the check cells' output with the reference. The submission is only ever read.
-
-A cell that hangs or kills the kernel stops nbval for the rest of the notebook; the grader then
-fails that exercise, replaces it by its stub and runs the notebook again, so the other exercises
-are still graded.
+For each exercise the grader finds the student's cell (never their stored outputs), runs the
+reference's setup cell and the student's exercise cells in a sandbox (see
+:mod:`course_utils.grading.sandbox`: no course files, no other submissions, no network, limits,
+nothing left running), and then runs the exercise's check, from ``course_utils.checks``, in its
+own process on a stand-in for the student's function (:mod:`course_utils.grading.remote`): the
+check's inputs are made here, sent to the sandbox as data, the answer's outputs come back as
+data, and the comparison with the library's result happens here. Each check runs twice: on the
+notebook's cases, and on hidden cases drawn with the instructor's seed. Nothing the student's
+code prints, patches or writes can change a verdict; the submission is only ever read.
 """
 
 from __future__ import annotations
 
-import copy
-import os
+import contextlib
+import multiprocessing
 import re
-import signal
-import subprocess
-import sys
-import tempfile
+import secrets
 import time
-import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
+import torch
 
-from .exercises import Exercise, NotebookError, find_exercises, read_notebook, stub_source
+from ..checks import core
+from ..checks.guard import suspicious_names
+from ..contract import is_passed
+from .exercises import Exercise, NotebookError, find_exercises, read_notebook
+from .remote import Link
+from .report import ExerciseResult, Report
+from .sandbox import Limits, Sandbox, SandboxError, isolation
 
 __all__ = ["ExerciseResult", "Report", "find_reference", "grade_folder", "grade_submission"]
 
-CHECKS_LOG_VARIABLE = "COURSE_CHECKS_LOG"  # course_utils.checks appends its verdicts there
-_ANSI = re.compile(r"\x1b\[[0-9;]*m|#x1B\[[0-9;]*m")
-
-
-@dataclass
-class ExerciseResult:
-    number: int
-    name: str
-    passed: bool
-    message: str
-
-
-@dataclass
-class Report:
-    """The grade of one submission. ``status`` is "graded" or "error" (could not be graded)."""
-
-    submission: str
-    reference: str | None = None
-    status: str = "graded"
-    error: str | None = None
-    exercises: list[ExerciseResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> int:
-        return sum(r.passed for r in self.exercises)
-
-    @property
-    def total(self) -> int:
-        return len(self.exercises)
-
-    @property
-    def exit_code(self) -> int:
-        if self.status != "graded":
-            return 2
-        return 0 if self.score == self.total else 1
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data.update(score=self.score, total=self.total, grader="course_utils.grading")
-        return data
-
-    def table(self) -> str:
-        lines = [f"{self.submission} (reference: {self.reference or 'none'})"]
-        if self.status != "graded":
-            lines.append(f"  could not be graded: {self.error}")
-            return "\n".join(lines)
-        width = max([len(r.name) for r in self.exercises] + [8])
-        lines.append(f"  {'#':>2}  {'exercise':<{width}}  {'result':<6}  message")
-        for r in self.exercises:
-            result = "passed" if r.passed else "FAILED"
-            lines.append(f"  {r.number:>2}  {r.name:<{width}}  {result:<6}  {r.message}")
-        lines.append(f"  score: {self.score}/{self.total}  (graded in {self.seconds:.1f} s)")
-        lines.extend(f"  note: {note}" for note in self.notes)
-        return "\n".join(lines)
+_CHECK_CALL = re.compile(r"^checks\.(check_\w+)\((\w+)\)\s*$", re.M)
 
 
 def default_notebooks_dir() -> Path:
@@ -179,177 +127,123 @@ def match_exercises(
     return sources, failures, notes
 
 
-# ---------------------------------------------------------------- running nbval
+# ---------------------------------------------------------------- the sandboxed session
 
 
-@dataclass
-class _Cell:
-    status: str  # passed, failed, skipped
-    message: str = ""
+class Session:
+    """The submission's cells in a sandbox, restarted (without the culprit) when one kills it."""
 
-    @property
-    def stopped_the_notebook(self) -> bool:
-        """A timeout or a dead kernel: nbval skips every later cell."""
-        return self.status == "failed" and ("timed out" in self.message or "kernel" in self.message)
+    def __init__(self, setup: list[str], cells: dict[int, str], hide, limits, timeout, deadline):
+        self.setup, self.cells = setup, dict(cells)
+        self.hide, self.limits, self.timeout, self.deadline = hide, limits, timeout, deadline
+        self.sandbox: Sandbox | None = None
+        self.cell_errors: dict[int, str] = {}  # exercise -> what its cell raised
+        self.killed: dict[int, str] = {}  # exercise -> how its cell ended the sandbox
+        self.notes: list[str] = []
+
+    def seconds_left(self) -> float:
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            raise TimeoutError("out of time")
+        return left
+
+    def request(self, message: dict, timeout: float) -> dict:
+        self.ensure()
+        return self.sandbox.request(message, min(timeout, self.seconds_left()))
+
+    def ensure(self) -> None:
+        """A live sandbox that has run the setup and every exercise cell not yet to blame."""
+        while self.sandbox is None or not self.sandbox.alive:
+            self.close()
+            self.sandbox = Sandbox(hide=self.hide, limits=self.limits)
+            self.sandbox.start(timeout=min(180, self.seconds_left()))
+            for source in self.setup:
+                reply = self.sandbox.request({"op": "exec", "source": source}, self.seconds_left())
+                if "error" in reply:
+                    error = reply["error"]
+                    raise RuntimeError(f"the reference's setup cell failed in the sandbox: {error}")
+            self.cell_errors = {}
+            for number, source in self.cells.items():
+                if number in self.killed:
+                    continue
+                try:
+                    reply = self.sandbox.request(
+                        {"op": "exec", "source": source, "key": number},
+                        min(self.timeout, self.seconds_left()),
+                    )
+                except SandboxError as error:
+                    self.killed[number] = f"running the exercise cell: {error}"
+                    break  # start again without it
+                if "error" in reply:
+                    err = reply["error"]
+                    self.cell_errors[number] = f"{err.get('type')}: {err.get('message')}"
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.notes.extend(self.sandbox.close())
+            self.sandbox = None
 
 
-def _summary(text: str) -> str:
-    """The informative line of an nbval failure message."""
-    text = _ANSI.sub("", text)
-    if "Timeout of" in text and "Failed to interrupt kernel" in text:
-        return "the kernel died or stopped responding"
-    timeout = re.search(r"Timeout of (\d+) seconds exceeded", text)
-    if timeout:
-        return f"timed out after {timeout.group(1)} s"
-    if "Kernel died" in text or "DeadKernelError" in text:
-        return "the kernel died"
-    errors = re.findall(r"^(\w*(?:Error|Exception|Interrupt)\b.*)$", text, re.M)
-    if errors:
-        return errors[-1].strip()
-    for line in text.splitlines():
-        if line.strip() and "Notebook cell execution failed" not in line:
-            return line.strip()[:200]
-    return "failed"
+def _check_of(ex: Exercise):
+    """The check function and the name it is given, from the reference's check cell."""
+    from .. import checks
 
-
-def _run_nbval(nb, workdir: Path, cell_timeout: int, seconds_left: float, sanitize: Path | None):
-    """Run nbval on ``nb``; returns ({code cell index: _Cell}, check verdict lines).
-
-    Raises TimeoutError when the run needs more than ``seconds_left``.
-    """
-    notebook = workdir / "grading.ipynb"
-    notebook.write_text(nbformat.writes(nb), encoding="utf-8")
-    (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    report, log = workdir / "report.xml", workdir / "checks.log"
-    for stale in (report, log):
-        stale.unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(notebook),
-        "-c",
-        str(workdir / "pytest.ini"),
-        "--rootdir",
-        str(workdir),
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--nbval-lax",
-        "--nbval-current-env",
-        f"--nbval-cell-timeout={cell_timeout}",
-        f"--junitxml={report}",
-    ]
-    if sanitize is not None and sanitize.is_file():
-        command.append(f"--nbval-sanitize-with={sanitize}")
-    env = dict(os.environ, **{CHECKS_LOG_VARIABLE: str(log), "MPLBACKEND": "Agg"})
-    with open(workdir / "nbval.log", "w") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+    found = _CHECK_CALL.findall(ex.check_source)
+    if len(found) != 1 or not hasattr(checks, found[0][0]):
+        raise NotebookError(
+            f"the check cell of exercise {ex.number} must call one checks.check_<name>(<name>)"
         )
+    return getattr(checks, found[0][0]), found[0][1]
+
+
+def _verdict(check, answer, hidden_seed: int | None) -> str:
+    """Run one check in this process on ``answer`` (a proxy); its verdict line."""
+    seeded = core.hidden_cases(hidden_seed) if hidden_seed is not None else contextlib.nullcontext()
+    with core.collecting_verdicts(guard_here=False) as lines, seeded, torch.random.fork_rng():
+        torch.manual_seed(0)
         try:
-            process.wait(timeout=seconds_left)
-        except subprocess.TimeoutExpired as expired:
-            os.killpg(process.pid, signal.SIGKILL)  # pytest and the kernel it started
-            process.wait()
-            raise TimeoutError("out of time") from expired
-    if not report.is_file():
-        tail = (workdir / "nbval.log").read_text(errors="replace")[-500:]
-        raise RuntimeError(f"nbval did not run: {_ANSI.sub('', tail).strip()}")
-    cells: dict[int, _Cell] = {}
-    for case in ET.parse(report).iter("testcase"):
-        match = re.fullmatch(r"Cell (\d+)", case.get("name", ""))
-        if not match:
-            continue
-        outcome = _Cell("passed")
-        for child in case:
-            text = (child.text or "") + "\n" + (child.get("message") or "")
-            if child.tag in ("failure", "error"):
-                outcome = _Cell("failed", _summary(text))
-            elif child.tag == "skipped":
-                outcome = _Cell("skipped", _ANSI.sub("", child.get("message") or ""))
-        cells[int(match.group(1))] = outcome
-    verdicts = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
-    return cells, verdicts
+            check(answer)
+        except (SandboxError, TimeoutError) as error:
+            lines.append(f"could not run the answer: {error}")
+        except Exception as error:  # the check itself could not run on what came back
+            lines.append(f"the check could not run the answer: {type(error).__name__}: {error}")
+    return lines[-1] if lines else "the check said nothing"
 
 
-def _grading_copy(reference, exercises, sources, exercises_only: bool):
-    """The notebook to run and, per exercise, the code-cell indices of its cell and check."""
-    nb = copy.deepcopy(reference)
-    for ex in exercises:
-        nb.cells[ex.cell].source = sources[ex.number]
-    keep = range(len(nb.cells))
-    if exercises_only:
-        graded = {ex.cell for ex in exercises} | {ex.check for ex in exercises}
-        setup = next((i for i, c in enumerate(nb.cells) if "env.setup(" in c.source), 0)
-        keep = [
-            i
-            for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and (i <= setup or i in graded)
-        ]
-    nb.cells = [nb.cells[i] for i in keep]
-    code_index = {}
-    for i in keep:
-        if reference.cells[i].cell_type == "code":
-            code_index[i] = len(code_index)
-    where = {ex.number: (code_index[ex.cell], code_index[ex.check]) for ex in exercises}
-    return nb, where
+def _grade_exercise(ex: Exercise, session: Session, hidden_seed: int, timeout: float):
+    check, name = _check_of(ex)
+    link = Link(session, ex.name, timeout)
+    try:
+        session.ensure()
+        if ex.number in session.killed:
+            return False, f"the exercise cell ended its process: {session.killed[ex.number]}"
+        if ex.number in session.cell_errors:
+            return False, f"the exercise cell failed: {session.cell_errors[ex.number]}"
+        answer = link.value(link.ask({"op": "lookup", "name": name}))
+    except NameError as error:
+        return False, f"the exercise cell does not define it: {error}"
+    except SandboxError as error:
+        return False, f"could not run the answer: {error}"
+    except Exception as error:  # whatever came back instead of the answer
+        return False, f"could not look the answer up: {type(error).__name__}: {error}"
+    visible = _verdict(check, answer, None)
+    if not is_passed(visible):
+        return False, visible
+    hidden = _verdict(check, answer, hidden_seed)
+    if not is_passed(hidden):
+        return False, hidden
+    cases = visible.rsplit(" correct on ", 1)[-1].removesuffix(" cases")
+    extra = hidden.rsplit(" correct on ", 1)[-1].removesuffix(" cases")
+    hidden_part = f" and {extra} hidden cases" if extra != "0" else " (it has no hidden cases)"
+    return True, f"{ex.name}: correct on {cases} cases{hidden_part}"
 
 
-# ---------------------------------------------------------------- grading
-
-
-@dataclass
-class _Runner:
-    """Runs grading copies of one reference until no exercise hangs or kills the kernel."""
-
-    reference: nbformat.NotebookNode
-    exercises: list[Exercise]
-    cell_timeout: int
-    deadline: float  # time.perf_counter() value
-    sanitize: Path | None
-    exercises_only: bool
-
-    def until_settled(self, sources: dict[int, str], failures: dict[int, str]):
-        """Grade; an exercise that stops the notebook is failed, stubbed and the run repeated.
-
-        Updates ``failures``; returns (cell positions by exercise, cell outcomes, check verdicts,
-        the code cell where the last run stopped or None).
-        """
-        stubs = {
-            ex.number: stub_source(self.reference.cells[ex.cell].source, ex)
-            for ex in self.exercises
-        }
-        sources = {**sources, **{n: stubs[n] for n in failures}}
-        with tempfile.TemporaryDirectory(prefix="course-grading-") as tmp:
-            while True:
-                nb, where = _grading_copy(
-                    self.reference, self.exercises, sources, self.exercises_only
-                )
-                seconds_left = self.deadline - time.perf_counter()
-                if seconds_left <= 0:
-                    raise TimeoutError("out of time")
-                cells, verdicts = _run_nbval(
-                    nb, Path(tmp), self.cell_timeout, seconds_left, self.sanitize
-                )
-                stopped = next(
-                    (i for i, c in sorted(cells.items()) if c.stopped_the_notebook), None
-                )
-                culprit = next(
-                    (n for n, cs in where.items() if stopped in cs and n not in failures), None
-                )
-                if culprit is None:
-                    return where, cells, verdicts, stopped
-                failures[culprit] = (
-                    f"{cells[stopped].message} (the other exercises were graded without it)"
-                )
-                sources[culprit] = stubs[culprit]
+def _setup_sources(reference: nbformat.NotebookNode) -> list[str]:
+    """The reference's code cells up to and including its setup cell (``env.setup(``)."""
+    setup = next((i for i, c in enumerate(reference.cells) if "env.setup(" in c.source), None)
+    if setup is None:
+        raise NotebookError("the reference has no setup cell (one that calls env.setup())")
+    return [c.source for c in reference.cells[: setup + 1] if c.cell_type == "code"]
 
 
 def grade_submission(
@@ -357,9 +251,11 @@ def grade_submission(
     reference: str | Path | None = None,
     *,
     notebooks_dir: str | Path | None = None,
-    cell_timeout: int = 300,
-    total_timeout: float = 1800,
-    exercises_only: bool = False,
+    cell_timeout: int = 120,
+    total_timeout: float = 900,
+    hidden_seed: int | None = None,
+    hide: tuple[str | Path, ...] = (),
+    limits: Limits | None = None,
 ) -> Report:
     """Grade one submitted notebook; never raises for a bad submission (see ``Report.status``).
 
@@ -367,14 +263,20 @@ def grade_submission(
         submission: the student's .ipynb (only read, never written).
         reference: the reference notebook; by default found from the submission's file name
             in ``notebooks_dir`` (default: ``./notebooks`` or the course's own).
-        cell_timeout: seconds any one cell may run.
+        cell_timeout: seconds an exercise cell, or one call of an answer, may run.
         total_timeout: seconds the whole grading of this submission may take.
-        exercises_only: run only the setup, exercise and check cells (faster; fine when the
-            exercises need nothing from the cells between them, as in this course).
+        hidden_seed: the instructor's seed for the hidden cases (default: a random one, noted
+            in the report).
+        hide: more folders the sandbox must not see (the submissions' and the references'
+            folders are always hidden; the grader hides the folders of its output files).
+        limits: the sandbox's resource limits.
     """
     start = time.perf_counter()
     submission = Path(submission)
     report = Report(submission=submission.name)
+    if hidden_seed is None:
+        hidden_seed = secrets.randbelow(2**62)
+    session = None
     try:
         notebooks = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
         ref_path = Path(reference) if reference else find_reference(submission, notebooks)
@@ -385,55 +287,80 @@ def grade_submission(
             raise NotebookError(f"the reference {ref_path.name} has no exercises")
         student = read_notebook(submission)
         sources, failures, report.notes = match_exercises(ref_nb, exercises, student)
-        sanitize = ref_path.resolve().parent.parent / "data" / "nbval_sanitize.cfg"
-        run = _Runner(
-            ref_nb, exercises, cell_timeout, start + total_timeout, sanitize, exercises_only
-        )
-        try:
-            where, cells, verdicts, stopped = run.until_settled(sources, failures)
-        except TimeoutError as error:
-            limit = f"{total_timeout:.0f} s"
-            raise TimeoutError(f"grading took longer than the total limit of {limit}") from error
         for ex in exercises:
-            report.exercises.append(_result(ex, where[ex.number], cells, verdicts, failures))
-        if stopped is not None and not any(stopped in cs for cs in where.values()):
-            report.notes.append(
-                f"the notebook stopped at code cell {stopped}: {cells[stopped].message}"
-            )
-    except (NotebookError, TimeoutError, RuntimeError, OSError) as error:
+            reaches = suspicious_names(sources.get(ex.number, ""))
+            if reaches and ex.number not in failures:
+                failures[ex.number] = (
+                    f"the answer reaches for {', '.join(reaches)}; exercise answers may not "
+                    "(see the README, Exercises and grading)"
+                )
+        folders = {ref_path.resolve().parent, submission.resolve().parent, notebooks.resolve()}
+        folders |= {Path(h).resolve() for h in hide}
+        mode, how = isolation()
+        report.sandbox = f"{mode} ({how})"
+        session = Session(
+            _setup_sources(ref_nb),
+            sources,
+            sorted(str(f) for f in folders),
+            limits or Limits(),
+            cell_timeout,
+            start + total_timeout,
+        )
+        for ex in exercises:
+            if ex.number in failures:
+                report.exercises.append(
+                    ExerciseResult(ex.number, ex.name, False, failures[ex.number])
+                )
+                continue
+            try:
+                passed, message = _grade_exercise(ex, session, hidden_seed, cell_timeout)
+            except SandboxError as error:
+                passed, message = False, f"could not run the answer: {error}"
+            report.exercises.append(ExerciseResult(ex.number, ex.name, passed, message))
+            session.seconds_left()  # TimeoutError once the total time is spent
+    except TimeoutError as error:
+        report.status = "error"
+        report.error = f"grading took longer than the total limit of {total_timeout:.0f} s"
+        del error
+    except (NotebookError, RuntimeError, OSError) as error:
         report.status, report.error = "error", str(error)
+    except Exception as error:  # never let one submission stop a folder
+        report.status = "error"
+        report.error = f"the grader failed on this submission: {type(error).__name__}: {error}"
+    finally:
+        if session is not None:
+            session.close()
+            report.notes.extend(session.notes)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _result(ex: Exercise, where: tuple[int, int], cells, verdicts, failures) -> ExerciseResult:
-    if ex.number in failures:
-        return ExerciseResult(ex.number, ex.name, False, failures[ex.number])
-    cell, check = (cells.get(i, _Cell("skipped", "not run")) for i in where)
-    said = [line for line in verdicts if line.startswith(f"{ex.name}:")]
-    if check.status == "passed":
-        return ExerciseResult(ex.number, ex.name, True, said[-1] if said else "passed")
-    if cell.status == "failed":
-        message = f"the exercise cell failed: {cell.message}"
-    elif said:
-        message = said[-1]
-    elif check.status == "skipped":
-        message = f"not run ({check.message or 'the notebook stopped before it'})"
-    else:
-        message = f"the check cell failed: {check.message}"
-    return ExerciseResult(ex.number, ex.name, False, message)
+def _grade_one(args: tuple[Path, dict]) -> Report:
+    path, options = args
+    return grade_submission(path, **options)
 
 
 def grade_folder(folder: str | Path, jobs: int = 1, **options) -> list[Report]:
     """Grade every ``.ipynb`` in ``folder`` (not recursive); one bad file never stops the rest.
 
-    ``jobs`` submissions are graded at a time (each in its own kernel); the reports come back
-    in file-name order either way. ``options`` are :func:`grade_submission`'s.
+    ``jobs`` submissions are graded at a time, each by its own grader process (and sandbox);
+    the reports come back in file-name order either way. ``options`` are
+    :func:`grade_submission`'s; one ``hidden_seed`` is drawn for the whole folder.
     """
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    options.setdefault("hidden_seed", secrets.randbelow(2**62))
     paths = sorted(Path(folder).glob("*.ipynb"))
-    if jobs == 1:
+    if jobs == 1 or len(paths) < 2:
         return [grade_submission(path, **options) for path in paths]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the work runs in subprocesses
-        return list(pool.map(lambda path: grade_submission(path, **options), paths))
+    context = multiprocessing.get_context("spawn")
+    reports: dict[Path, Report] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {p: pool.submit(_grade_one, (p, options)) for p in paths}
+        for path, future in futures.items():
+            with contextlib.suppress(Exception):  # a broken pool: graded again below
+                reports[path] = future.result()
+    for path in paths:  # what a dead grader process left undone, one at a time
+        if path not in reports:
+            reports[path] = grade_submission(path, **options)
+    return [reports[p] for p in paths]

@@ -1,0 +1,267 @@
+"""No answer by delegation: what each exercise may not call, and the guard that enforces it.
+
+An exercise re-implements something the library (or the course's own twin in ``course_utils``)
+already has; an answer that simply calls it has learnt nothing. :data:`BLOCKED` names, per
+exercise, the dispatcher ops (``aten::convolution``, ``torchvision::nms``) and the Python
+functions, classes or packages (``torchvision.ops.boxes.box_iou``, ``torchmetrics``) it may not
+reach. :func:`guarded` watches one call of the answer two ways:
+
+- a ``TorchDispatchMode`` sees every op that reaches PyTorch's dispatcher, whatever Python name
+  it was called by (``F.conv2d``, ``torch.conv2d``, ``nn.Conv2d``, ``torch.ops.aten...``);
+- a profile hook (``sys.setprofile``) sees every Python function that starts, and matches its
+  code against the blocked functions by file and line, so an alias, a subclass or a reloaded
+  module is caught as well.
+
+The guard runs in the process of the answer, so it stops honest shortcuts, not a program
+written to switch it off; :func:`suspicious_names` lists the source's reaches for the guard's
+machinery (and for processes and threads, which the guard does not follow), and the grader
+fails an answer that has any.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import inspect
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType
+
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .delegation import BLOCKED, Blocked
+
+__all__ = ["BLOCKED", "BlockedCall", "Blocked", "guarded", "suspicious_names"]
+
+
+class BlockedCall(RuntimeError):
+    """An answer called what its exercise re-implements."""
+
+
+def _import_path(path: str):
+    """The object an import path names: ``package.module.attr.attr``."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"cannot import {path}")
+
+
+@dataclass
+class _Resolved:
+    ops: frozenset[str]
+    code: dict[tuple[str, int], str] = field(default_factory=dict)  # (file, line) -> name
+    builtins: dict[int, str] = field(default_factory=dict)  # id of a C function -> name
+    folders: dict[str, str] = field(default_factory=dict)  # package folder -> name
+
+
+def _codes(obj) -> list[CodeType]:
+    """The code objects of a function, or of every function defined in a class."""
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    if inspect.isclass(obj):
+        found = []
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)  # staticmethod, classmethod
+            if isinstance(value, property):
+                value = value.fget
+            if inspect.isfunction(value):
+                found.append(value.__code__)
+        return found
+    code = getattr(obj, "__code__", None)
+    return [code] if isinstance(code, CodeType) else []
+
+
+_resolved: dict[str, _Resolved] = {}
+_lock = threading.Lock()
+
+
+def _resolve(exercise: str) -> _Resolved | None:
+    """The blocked code and ops of one exercise, looked up once (then cached)."""
+    spec = BLOCKED.get(exercise)
+    if spec is None:
+        return None
+    with _lock:
+        if exercise not in _resolved:
+            found = _Resolved(frozenset(spec.ops))
+            for path in spec.functions:
+                try:
+                    obj = _import_path(path)
+                except (ImportError, AttributeError):
+                    continue  # an optional package that is not installed: nothing to block
+                if inspect.isbuiltin(obj):
+                    found.builtins[id(obj)] = path
+                    continue
+                if inspect.ismodule(obj):
+                    where = Path(obj.__file__).resolve()
+                    folder = where.parent if where.name == "__init__.py" else where
+                    found.folders[str(folder)] = path
+                    continue
+                for code in _codes(obj):
+                    for file in (code.co_filename, str(Path(code.co_filename).resolve())):
+                        found.code[(file, code.co_firstlineno)] = path
+            _resolved[exercise] = found
+        return _resolved[exercise]
+
+
+class _OpWatch(TorchDispatchMode):
+    def __init__(self, ops: frozenset[str], hits: list[str]):
+        super().__init__()
+        self.blocked, self.hits = ops, hits
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func._schema.name
+        if name in self.blocked:
+            self.hits.append(name)
+            raise BlockedCall(name)
+        return func(*args, **(kwargs or {}))
+
+
+def _blocked_message(exercise: str, hits: list[str]) -> str:
+    spec = BLOCKED[exercise]
+    names = ", ".join(dict.fromkeys(hits))
+    return f"{spec.message.rstrip('.')} (it called {names})"
+
+
+@contextlib.contextmanager
+def guarded(exercise: str):
+    """Run a call of ``exercise``'s answer; raise :class:`BlockedCall` if it reached a blocked
+    op or function (even when the answer caught the error and carried on)."""
+    resolved = _resolve(exercise)
+    if resolved is None:
+        yield
+        return
+    hits: list[str] = []
+    folders: dict[str, str | None] = {}  # file -> the blocked package it lies in, if any
+
+    def watch(frame, event, arg):
+        if event == "c_call":
+            name = resolved.builtins.get(id(arg))
+            if name is not None:
+                hits.append(name)
+            return
+        if event != "call":
+            return
+        code = frame.f_code
+        name = resolved.code.get((code.co_filename, code.co_firstlineno))
+        if name is None and resolved.folders:
+            if code.co_filename not in folders:
+                path = str(Path(code.co_filename).resolve())
+                folders[code.co_filename] = next(
+                    (n for f, n in resolved.folders.items() if path.startswith(f)), None
+                )
+            name = folders[code.co_filename]
+        if name is not None:
+            hits.append(name)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        with _OpWatch(resolved.ops, hits):
+            yield
+    except BlockedCall:
+        pass  # reported below, with every name it reached
+    finally:
+        if sys.getprofile() is not watch:
+            hits.append("sys.setprofile (it switched off this guard)")
+        sys.setprofile(previous)
+    if hits:
+        raise BlockedCall(_blocked_message(exercise, hits))
+
+
+# ---------------------------------------------------------------- reading the source
+
+_MODULES = {
+    "ctypes": "a foreign function interface",
+    "cffi": "a foreign function interface",
+    "subprocess": "processes",
+    "multiprocessing": "processes",
+    "threading": "threads",
+    "_thread": "threads",
+    "concurrent": "threads and processes",
+    "signal": "signals",
+    "socket": "the network",
+    "importlib": "importing by name",
+    "gc": "the garbage collector's objects",
+    "inspect": "the interpreter's frames",
+    "builtins": "the builtins",
+    "course_utils.checks": "the checks",
+    "course_utils.grading": "the grader",
+    "course_utils.contract": "the grader",
+}
+_ATTRIBUTES = {
+    "setprofile",
+    "settrace",
+    "getprofile",
+    "gettrace",
+    "_getframe",
+    "f_back",
+    "f_globals",
+    "f_locals",
+    "f_code",
+    "__code__",
+    "__globals__",
+    "__subclasses__",
+    "__builtins__",
+    "_C",
+    "_python_dispatch",
+    "_disable_current_modes",
+    "_pop_mode",
+    "_push_mode",
+    "_set_dispatch_mode",
+    "fork",
+    "forkpty",
+    "system",
+    "popen",
+    "kill",
+    "killpg",
+    "setsid",
+    "setpgid",
+    "execv",
+    "execve",
+    "execvp",
+    "execl",
+    "execlp",
+    "spawnv",
+    "posix_spawn",
+}
+_NAMES = {"eval", "exec", "compile", "__import__", "globals", "breakpoint", "__builtins__"}
+
+
+def suspicious_names(source: str) -> list[str]:
+    """What an exercise cell reaches for that no answer needs: the guard's machinery,
+    processes, threads, signals, the network, dynamic code. Empty for an honest answer."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # running the cell reports the syntax error
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            modules = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            modules = []
+        for module in modules:
+            for banned, what in _MODULES.items():
+                if module == banned or module.startswith(banned + "."):
+                    found.append(f"import {module} ({what})")
+        if isinstance(node, ast.Attribute) and node.attr in _ATTRIBUTES:
+            found.append(f".{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in _NAMES:
+            found.append(f"{node.id}()")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "sys" and node.attr == "modules":
+                found.append("sys.modules")
+            elif node.value.id == "checks":
+                found.append(f"checks.{node.attr} (the checks)")
+    return list(dict.fromkeys(found))
