@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -360,6 +362,28 @@ def test_malformed_files_cannot_be_graded_and_the_rest_still_is(mischief):
         r = mischief[label]
         assert r.status == "error" and r.exit_code == 2 and "not a valid notebook" in r.error
     assert sum(r.status == "graded" for r in mischief.values()) == 6
+
+
+def test_the_fallback_sandbox_still_grades(tmp_path):
+    # where Linux namespaces are missing, the grader runs the answer in a plain process with
+    # resource limits, and says so in the report
+    script = (
+        "import sys; from course_utils.grading import grade_submission; "
+        "r = grade_submission(sys.argv[1], hidden_seed=5); "
+        "print(r.score, r.total, r.sandbox)"
+    )
+    submission = write(solved("01_1x1_convolutions.ipynb"), tmp_path / "01_1x1_convolutions.ipynb")
+    env = dict(os.environ, COURSE_GRADING_SANDBOX="process")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(submission)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    score, total, sandbox = done.stdout.strip().split(" ", 2)
+    assert score == total == "4" and sandbox.startswith("process (COURSE_GRADING_SANDBOX"), done
 
 
 def test_the_total_time_limit(tmp_path):

@@ -61,7 +61,13 @@ _UNSHARE = ["--fork", "--pid", "--mount-proc", "--mount", "--net", "--ipc", "--u
 
 @lru_cache(maxsize=1)
 def isolation() -> tuple[str, str]:
-    """("namespaces", how) when Linux namespaces work here, else ("process", why not)."""
+    """("namespaces", how) when Linux namespaces work here, else ("process", why not).
+
+    ``COURSE_GRADING_SANDBOX=process`` asks for the fallback (to try it, or where namespaces
+    misbehave).
+    """
+    if os.environ.get("COURSE_GRADING_SANDBOX") == "process":
+        return "process", "COURSE_GRADING_SANDBOX=process asked for it"
     if not sys.platform.startswith("linux"):
         return "process", f"{sys.platform} has no Linux namespaces"
     unshare = shutil.which("unshare")

@@ -147,11 +147,11 @@ def _drop_privileges(config: dict) -> None:
     elif config.get("userns"):
         # root of our user namespace: enter a nested one where we are nobody, with no
         # capabilities (so the mounts above cannot be undone)
-        outer = os.getuid()
+        outer, outer_gid = os.getuid(), os.getgid()
         _check(_libc.unshare(CLONE_NEWUSER), "unshare a nested user namespace")
         Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/gid_map").write_text(f"1000 {outer_gid} 1")  # before uid_map
         Path("/proc/self/uid_map").write_text(f"1000 {outer} 1")
-        Path("/proc/self/gid_map").write_text(f"1000 {os.getgid()} 1")
         os.setgid(1000)
         os.setuid(1000)
 
