@@ -24,7 +24,7 @@ Split by role, the way torchvision is:
 - ``checks``: what the exercise check cells call
 - ``widgets``: the ipywidgets explorers (each has a static twin in ``viz``)
 - ``pretrained``: torchvision's pretrained models on real photos (optional cells, downloads)
-- ``grading``: releasing the student versions and grading submissions with nbval
+- ``grading``: releasing the student versions, and grading submissions in a sandbox
 """
 
 __version__ = "0.1.0"

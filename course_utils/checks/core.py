@@ -36,6 +36,7 @@ from .guard import guarded
 
 __all__ = [
     "Case",
+    "answer_guard",
     "case_generator",
     "collecting_verdicts",
     "compare_modules",
@@ -60,6 +61,15 @@ _hidden_seed: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "course_hidden_seed", default=None
 )
 _guard_here: contextvars.ContextVar[bool] = contextvars.ContextVar("course_guard", default=True)
+_exercise: contextvars.ContextVar[str] = contextvars.ContextVar("course_exercise", default="")
+
+
+def answer_guard(name: str | None = None):
+    """The guard for a call of the answer (see :mod:`.guard`), or nothing when it is off
+    (in the grader, whose answers are guarded in their sandbox). ``name`` defaults to the
+    exercise that :func:`run_cases` is checking."""
+    name = _exercise.get() if name is None else name
+    return guarded(name) if _guard_here.get() and name else contextlib.nullcontext()
 
 
 def report(line: str) -> None:
@@ -146,20 +156,24 @@ def run_cases(
     """
     if not callable(fn):
         return f"{name}: expected a function, got {type(fn).__name__}"
-    guard_here = _guard_here.get()
-    for description, args, expected in cases:
-        args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-        try:
-            with guarded(name) if guard_here else contextlib.nullcontext():
-                got = fn(*args)
-        except NotImplementedError:
-            return f"{name}: not implemented yet (it raises NotImplementedError)"
-        except Exception as error:  # the student's code: report, do not crash the cell
-            return f"{name}: raised {type(error).__name__} on {_case_label(description)}: {error}"
-        problem = compare(got, expected)
-        if problem:
-            return f"{name}: wrong on {_case_label(description)}: {problem}"
-    return passed_line(name, len(cases))
+    token = _exercise.set(name)  # compare_modules guards the module's forward by it
+    try:
+        for description, args, expected in cases:
+            args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+            try:
+                with answer_guard(name):
+                    got = fn(*args)
+            except NotImplementedError:
+                return f"{name}: not implemented yet (it raises NotImplementedError)"
+            except Exception as error:  # the student's code: report, do not crash the cell
+                label = _case_label(description)
+                return f"{name}: raised {type(error).__name__} on {label}: {error}"
+            problem = compare(got, expected)
+            if problem:
+                return f"{name}: wrong on {_case_label(description)}: {problem}"
+        return passed_line(name, len(cases))
+    finally:
+        _exercise.reset(token)
 
 
 def compare_tensors(got: Any, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-5):
@@ -221,7 +235,8 @@ def compare_modules(got: Any, expected: tuple[nn.Module, tuple]) -> str | None:
     with torch.no_grad():
         expected = reference(*inputs)
         try:
-            out = got(*inputs)
+            with answer_guard():
+                out = got(*inputs)
         except Exception as error:  # the student's forward: report, do not crash the cell
             return f"its forward raised {type(error).__name__}: {error}"
         return compare_tensors(out, expected, atol=1e-4, rtol=1e-4)

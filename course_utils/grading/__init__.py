@@ -1,4 +1,4 @@
-"""Releasing exercise versions of the notebooks and grading submissions with nbval.
+"""Releasing exercise versions of the notebooks and grading submissions in a sandbox.
 
 Command line (see the README, "Exercises and grading")::
 

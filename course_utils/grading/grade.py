@@ -276,6 +276,7 @@ def grade_submission(
     report = Report(submission=submission.name)
     if hidden_seed is None:
         hidden_seed = secrets.randbelow(2**62)
+    report.hidden_seed = hidden_seed
     session = None
     try:
         notebooks = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()

@@ -62,6 +62,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     sandbox: str = ""
+    hidden_seed: int | None = None  # grade again with --hidden-seed to get the same cases
 
     @property
     def score(self) -> int:
@@ -182,23 +183,36 @@ def statistics_csv(rows: list[dict]) -> str:
 
 
 def score_figure(reports: list[Report], path: Path) -> None:
-    """A histogram of the scores (percent of exercises passed), one bar colour per notebook."""
+    """Bars of how many submissions got each score, per notebook (score as a percentage of
+    the notebook's exercises, so notebooks with different numbers of exercises share an axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_notebook: dict[str, list[float]] = {}
+    by_notebook: dict[str, Counter] = {}
+    totals: dict[str, int] = {}
     for r in reports:
         if r.status == "graded" and r.total:
             name = Path(r.reference).stem if r.reference else "?"
-            by_notebook.setdefault(name, []).append(100 * r.score / r.total)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    bins = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.001]
+            by_notebook.setdefault(name, Counter())[round(100 * r.score / r.total)] += 1
+            totals[name] = r.total
     names = sorted(by_notebook)
-    ax.hist([by_notebook[n] for n in names], bins=bins, stacked=True, label=names)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 8 / max(1, len(names))
+    for k, name in enumerate(names):
+        scores = sorted(by_notebook[name])
+        offset = (k - (len(names) - 1) / 2) * width
+        ax.bar(
+            [x + offset for x in scores],
+            [by_notebook[name][x] for x in scores],
+            width=width,
+            label=f"{name} ({totals[name]} exercises)",
+        )
     ax.set_xlabel("score (% of the notebook's exercises passed)")
     ax.set_ylabel("submissions")
+    ax.set_xlim(-8, 108)
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ungraded = sum(r.status != "graded" for r in reports)
     ax.set_title(f"{len(reports) - ungraded} graded submissions ({ungraded} could not be graded)")
     if names:

@@ -131,6 +131,8 @@ class Sandbox:
     _answered: set = field(default_factory=set)  # nonces of the requests already answered
 
     def start(self, timeout: float = 120) -> None:
+        if os.name != "posix":
+            raise SandboxError("grading needs Linux or macOS; on Windows, run it in WSL 2")
         mode, _ = isolation()
         self.mode = mode
         self._tmp = tempfile.TemporaryDirectory(prefix="course-sandbox-")
