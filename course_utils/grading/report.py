@@ -98,16 +98,23 @@ class Report:
         return "\n".join(lines)
 
 
-def csv_text(reports: list[Report]) -> str:
+def _csv(header: list[str], rows: list[list]) -> str:
+    """CSV text whose cells are escaped and can never run as a spreadsheet formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(header)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def csv_text(reports: list[Report]) -> str:
+    """One row per submission (the gradebook)."""
+    rows = []
     for r in reports:
         failed = " ".join(e.name for e in r.exercises if not e.passed)
         notebook = Path(r.reference).name if r.reference else ""
-        row = [r.submission, notebook, r.status, r.score, r.total, failed, r.error or ""]
-        writer.writerow([_cell(v) for v in row])
-    return buffer.getvalue()
+        rows.append([r.submission, notebook, r.status, r.score, r.total, failed, r.error or ""])
+    return _csv(CSV_HEADER, rows)
 
 
 def _kind(message: str) -> str:
@@ -164,22 +171,22 @@ def statistics_table(rows: list[dict]) -> str:
 
 
 def statistics_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(STATS_HEADER)
+    """One row per exercise: pass rate and most frequent failures."""
+    table = []
     for r in rows:
         failures = " | ".join(f"{n}x {m}" for m, n in r["failures"])
-        values = [
-            r["notebook"],
-            r["exercise"],
-            r["name"],
-            r["submissions"],
-            r["passed"],
-            f"{r['pass_rate']:.3f}",
-            failures,
-        ]
-        writer.writerow([_cell(v) for v in values])
-    return buffer.getvalue()
+        table.append(
+            [
+                r["notebook"],
+                r["exercise"],
+                r["name"],
+                r["submissions"],
+                r["passed"],
+                f"{r['pass_rate']:.3f}",
+                failures,
+            ]
+        )
+    return _csv(STATS_HEADER, table)
 
 
 def score_figure(reports: list[Report], path: Path) -> None:
