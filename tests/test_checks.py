@@ -26,6 +26,10 @@ def verdict(check, fn, capsys, guard: bool = False) -> str:
     return out[0]
 
 
+def ap_not_a_number(scores, true_positive, num_ground_truth):
+    return float("nan")  # NaN compares false with everything: a check must not read it as close
+
+
 def not_implemented(*args):
     raise NotImplementedError("Exercise: ...")
 
@@ -1383,6 +1387,7 @@ EXERCISES = {
         checks.check_average_precision,
         lambda scores, tp, n: metrics.average_precision(scores, tp, n)[0],
         [
+            ap_not_a_number,
             ap_unsorted,
             ap_no_envelope,
             ap_eleven_points,

@@ -210,6 +210,18 @@ def graded(request, tmp_path_factory):
     mixed.cells[first.cell].outputs = []
     mixed.cells[first.check].outputs = reference.cells[first.check].outputs  # "correct on N cases"
     mixed.cells[second.cell] = read_notebook(EXERCISES / path.name).cells[second.cell]  # the stub
+    last = find_exercises(reference)[-1]
+    if last.name == "BoxCoder":  # an honest variant: the coder as an nn.Module (its methods
+        # then run on the grader's stand-in for a module)
+        source = mixed.cells[last.cell].source.replace(
+            "class BoxCoder:", "class BoxCoder(nn.Module):"
+        )
+        source = source.replace(
+            "        self.weights = weights",
+            "        super().__init__()\n        self.weights = weights",
+        )
+        assert "torch.nn.Module" in source and "super().__init__()" in source
+        mixed.cells[last.cell].source = source
     write(mixed, folder / f"mixed-{path.name}")
 
     before = digest(folder)
@@ -384,6 +396,14 @@ def test_the_fallback_sandbox_still_grades(tmp_path):
     )
     score, total, sandbox = done.stdout.strip().split(" ", 2)
     assert score == total == "4" and sandbox.startswith("process (COURSE_GRADING_SANDBOX"), done
+
+
+def test_submissions_and_gradebooks_in_the_course_root_are_hidden_but_grading_works(tmp_path):
+    # the README's own example grades from the course root (where .venv and course_utils
+    # live): hiding that folder must not hide what the sandbox needs
+    submission = write(solved("01_1x1_convolutions.ipynb"), tmp_path / "01_1x1_convolutions.ipynb")
+    r = grade_submission(submission, hidden_seed=9, hide=(ROOT,))
+    assert (r.status, r.score, r.total) == ("graded", 4, 4), r.table()
 
 
 def test_the_total_time_limit(tmp_path):

@@ -64,8 +64,8 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
     "rebind the check": (
         1,
         src("""
-            ns = vars()
-            ns["checks"].check_conv1x1 = lambda fn: print("conv1x1: correct on 5 cases")
+            c = checks  # a name the source scan does not read as the checks
+            c.check_conv1x1 = lambda fn: print("conv1x1: correct on 5 cases")
             """)
         + WRONG[1],
         "conv1x1: wrong on case",
@@ -73,7 +73,8 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
     "patch run_cases, report and compare_tensors": (
         2,
         src("""
-            core = vars()["checks"].core
+            c = checks
+            core = c.core
             core.run_cases = lambda name, *a, **k: f"{name}: correct on 5 cases"
             core.report = lambda line: print("conv2d_cost: correct on 5 cases")
             core.compare_tensors = lambda *a, **k: None
@@ -97,7 +98,7 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
             import io
             import sys
             sys.stdout = io.StringIO()
-            vars()["__builtins__"]["print"] = lambda *a, **k: None
+            print = lambda *a, **k: None  # noqa: A001
             """)
         + WRONG[4],
         "the reference has 163,696 parameters, yours 0",
@@ -128,14 +129,15 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         3,
         src("""
             import sys as s
+            from operator import attrgetter as get
             def inception_3a_macs():
-                frame = getattr(s, "_get" + "frame")(0)
+                frame = get("_get" + "frame")(s)(0)
                 while frame is not None:
-                    names = getattr(frame, "f_" + "locals")
+                    names = get("f_" + "locals")(frame)
                     for key in ("expected", "truth", "reference"):
                         if key in names:
                             return names[key]
-                    frame = getattr(frame, "f_" + "back")
+                    frame = get("f_" + "back")(frame)
                 return 1.0, 1.0
             """),
         "inception_3a_macs: wrong",  # in the sandbox no frame holds the answer
@@ -159,7 +161,7 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
     "read the reference notebook from the course's folder": (
         2,
         src("""
-            import json, pathlib, course_utils
+            import json, pathlib, runpy, course_utils
             def conv2d_cost(c_in, c_out, k, out_h, out_w, bias=True):
                 raise NotImplementedError
             root = pathlib.Path(course_utils.__file__).resolve().parents[1]
@@ -168,20 +170,22 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
                     for cell in json.loads(path.read_text())["cells"]:
                         code = "".join(cell["source"])
                         if "def conv2d_cost" in code and "BEGIN SOLUTION" in code:
-                            vars()["__builtins__"]["ex" + "ec"](code)
+                            pathlib.Path("answer.py").write_text(code)
+                            conv2d_cost = runpy.run_path("answer.py")["conv2d_cost"]
             """),
         "conv2d_cost: not implemented yet",
     ),
     "copy a classmate's submission": (
         3,
         src("""
-            import json, pathlib
+            import json, pathlib, runpy
             def inception_3a_macs():
                 raise NotImplementedError
             for path in pathlib.Path("@@SUBMISSIONS@@").glob("*.ipynb"):
                 for cell in json.loads(path.read_text())["cells"]:
                     if "def inception_3a_macs" in "".join(cell["source"]):
-                        vars()["__builtins__"]["ex" + "ec"]("".join(cell["source"]))
+                        pathlib.Path("copy.py").write_text("".join(cell["source"]))
+                        inception_3a_macs = runpy.run_path("copy.py")["inception_3a_macs"]
             """),
         "inception_3a_macs: not implemented yet",
     ),
@@ -246,8 +250,9 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
     "answer with F.conv2d under another name": (
         1,
         src("""
+            from operator import attrgetter
             def conv1x1(x, weight, bias=None):
-                return getattr(torch, "conv" + "2d")(x, weight, bias)
+                return attrgetter("conv" + "2d")(torch)(x, weight, bias)
             """),
         "aten::convolution)",
     ),
@@ -336,9 +341,10 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         4,
         src("""
             import os
+            from operator import attrgetter
             for pid in (@@GRADER_PID@@, os.getppid(), -1):
                 try:
-                    getattr(os, "ki" + "ll")(pid, 9)
+                    attrgetter("ki" + "ll")(os)(pid, 9)
                 except OSError:
                     pass
             """)
@@ -349,9 +355,10 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         1,
         src("""
             import os
+            from operator import attrgetter
             def conv1x1(x, weight, bias=None):
                 while True:
-                    getattr(os, "fo" + "rk")()
+                    attrgetter("fo" + "rk")(os)()
             """),
         "conv1x1: raised",
     ),
@@ -359,11 +366,12 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         2,
         src("""
             import os
-            fork, setsid = getattr(os, "fo" + "rk"), getattr(os, "set" + "sid")
+            from operator import attrgetter
+            fork, setsid = attrgetter("fo" + "rk")(os), attrgetter("set" + "sid")(os)
             if fork() == 0:
                 setsid()
                 if fork() == 0:
-                    getattr(os, "ex" + "ecvp")("sleep", ["sleep", "@@MARKER@@"])
+                    attrgetter("ex" + "ecvp")(os)("sleep", ["sleep", "@@MARKER@@"])
                 os._exit(0)
             """)
         + WRONG[2],
@@ -386,9 +394,10 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         4,
         src("""
             import sys
+            from operator import attrgetter
             class Inception(models.Inception):
                 def __init__(self, *args):
-                    getattr(sys, "setpro" + "file")(None)
+                    attrgetter("setpro" + "file")(sys)(None)
                     super().__init__(*args)
             """),
         "BlockedCall",
@@ -408,6 +417,63 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         "broke the protocol",
     ),
 }
+
+ATTACKS.update(  # found by a red-team review of the grader itself
+    {
+        "a convolution kernel below the usual op": (
+            1,
+            src("""
+                def conv1x1(x, weight, bias=None):
+                    return torch.ops.aten._slow_conv2d_forward(
+                        x, weight, [1, 1], bias, [1, 1], [0, 0]
+                    )
+                """),
+            "aten::_slow_conv2d_forward",
+        ),
+        "delegate while the grader reads the result": (
+            2,
+            src("""
+                import numpy as np
+                from course_utils import cost
+                def conv2d_cost(c_in, c_out, k, out_h, out_w, bias=True):
+                    class Later(np.float64):
+                        def item(self):
+                            return cost.conv2d_cost(c_in, c_out, k, out_h, out_w, bias)
+                    return Later(0.0)
+                """),
+            "expected a pair",  # read as a plain float: its item() never runs
+        ),
+        "switch the guard off and on again by computed names": (
+            3,
+            src("""
+                import sys
+                from course_utils import cost
+                def inception_3a_macs():
+                    get, put = getattr(sys, "getpro" + "file"), getattr(sys, "setpro" + "file")
+                    watch = get()
+                    put(None)
+                    try:
+                        return cost.conv2d_cost(192, 64, 1, 28, 28)[1] / 1e6, 1.0
+                    finally:
+                        put(watch)
+                """),
+            "computed name",
+        ),
+        "replace the sandbox's guard": (
+            4,
+            src("""
+                import sys
+                from operator import attrgetter
+                found = attrgetter("mod" + "ules")(sys)
+                found["course_utils.grading.serve"].guarded = found["contextlib"].nullcontext
+                found["course_utils.checks.guard"].guarded = found["contextlib"].nullcontext
+                class Inception(models.Inception):
+                    pass
+                """),
+            "(it called course_utils.models.classification.Inception)",
+        ),
+    }
+)
 
 # label: {slot: attack label}; slots not named keep the reference answer
 SUBMISSIONS = {
@@ -453,6 +519,12 @@ SUBMISSIONS = {
         4: "switch off the guard by another name, then delegate",
     },
     "protocol": {1: "forge the grader's replies on every open descriptor"},
+    "redteam": {
+        1: "a convolution kernel below the usual op",
+        2: "delegate while the grader reads the result",
+        3: "switch the guard off and on again by computed names",
+        4: "replace the sandbox's guard",
+    },
 }
 
 HONEST_WITH_PRINTS = src("""
@@ -464,6 +536,14 @@ HONEST_WITH_PRINTS = src("""
         time.sleep(0.05)  # a little slower than the reference
         out = torch.einsum("oc,nchw->nohw", weight[:, :, 0, 0], x)
         return out if bias is None else out + bias[None, :, None, None]
+    """)
+
+
+HONEST_NUMPY_COST = src("""
+    import numpy as np
+    def conv2d_cost(c_in, c_out, k, out_h, out_w, bias=True):
+        per_output = np.prod([c_in, k, k])  # numpy integers: the notebook's check accepts them
+        return c_out * (per_output + bias), c_out * per_output * np.int64(out_h * out_w)
     """)
 
 
@@ -542,6 +622,7 @@ def corpus(tmp_path_factory):
     (folder / f"control-released-{NAME}").write_text(nbformat.writes(RELEASED), encoding="utf-8")
     honest = solved()
     honest.cells[SLOTS[0].cell].source = HONEST_WITH_PRINTS
+    honest.cells[SLOTS[1].cell].source = HONEST_NUMPY_COST
     (folder / f"control-prints-{NAME}").write_text(nbformat.writes(honest), encoding="utf-8")
     # a name a spreadsheet would run as a formula, with a terminal escape in it
     evil = folder / f"=cmd|' \x1b[31mred-{NAME}"
@@ -616,7 +697,7 @@ def test_the_controls(corpus):
     reports = corpus["reports"]
     assert [e["passed"] for e in reports["control-reference"]["exercises"]] == [True] * 4
     assert [e["passed"] for e in reports["control-released"]["exercises"]] == [False] * 4
-    prints = reports["control-prints"]["exercises"]
+    prints = reports["control-prints"]["exercises"]  # prints, warns, sleeps; numpy integers
     assert [e["passed"] for e in prints] == [True] * 4, prints
     assert "correct on 5 cases and 5 hidden cases" in prints[0]["message"]
 

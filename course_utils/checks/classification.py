@@ -105,8 +105,8 @@ def check_conv2d_cost(fn: Callable) -> None:
         for _ in range(5):
             c_in, c_out, out_h, out_w = (_randint(g, 1, 64) for _ in range(4))
             k, bias = 2 * _randint(g, 0, 3) + 1, bool(_randint(g, 0, 1))
-            desc = f"{c_in}->{c_out} channels, {k}x{k} kernel, {out_h}x{out_w} output"
-            configs.append((f"{desc}, bias={bias}", (c_in, c_out, k, out_h, out_w, bias)))
+            desc = f"a convolution of random size, {'with' if bias else 'without'} bias"
+            configs.append((desc, (c_in, c_out, k, out_h, out_w, bias)))
     cases = []
     for desc, (c_in, c_out, k, out_h, out_w, bias) in configs:
         conv = nn.Conv2d(c_in, c_out, k, bias=bias)
@@ -269,8 +269,18 @@ def _random_layer(g: torch.Generator, i: int) -> tuple[str, tuple, str]:
     p = _randint(g, 0, k // 2)
     size = _randint(g, max(1, d * (k - 1) + 1 - 2 * p), 60)
     layer = "conv" if i % 2 == 0 else "pool"
-    desc = f"a {layer} layer: size {size}, kernel {k}, stride {s}, padding {p}, dilation {d}"
-    return desc, (size, k, s, p, d), layer
+    # a hidden case is named by its kind only, not by its numbers
+    return (
+        f"a {layer} layer of random size, kernel, stride, padding and dilation",
+        (
+            size,
+            k,
+            s,
+            p,
+            d,
+        ),
+        layer,
+    )
 
 
 def check_conv_output_size(fn: Callable) -> None:
@@ -435,7 +445,7 @@ def check_stack_of_3x3(fn: Callable) -> None:
     if hidden():  # stacks drawn with the instructor's seed
         g = case_generator(383)
         draws = [(_randint(g, 1, 7), _randint(g, 1, 32)) for _ in configs]
-        configs = [(f"{n} layers, {c} channels", (n, c)) for n, c in draws]
+        configs = [("a stack of random depth and width", (n, c)) for n, c in draws]
     cases = []
     for desc, (layers, channels) in configs:
         stack = nn.Sequential(

@@ -1,10 +1,12 @@
 """What each exercise may not call (see :mod:`course_utils.checks.guard`), and why.
 
-Keyed by the name the exercise defines. ``ops`` are dispatcher op names (what a
-``TorchDispatchMode`` sees, whatever Python name reached them); ``functions`` are import paths of
-functions, classes (all their methods) or modules and packages (any function in them), the
-course's own twin first. Only what the exercise re-implements is blocked, never what an honest
-answer needs; ``allowed`` says what an answer may use that a student might wonder about.
+Keyed by the name the exercise defines. ``ops`` are dispatcher op names or patterns (what a
+``TorchDispatchMode`` sees, whatever Python name reached them: ``aten::*conv*`` is every
+convolution kernel, ``aten::convolution`` and ``aten::_slow_conv2d_forward`` alike);
+``functions`` are import paths of functions, classes (all their methods) or modules and
+packages (any function in them), the course's own twin first. Only what the exercise
+re-implements is blocked, never what an honest answer needs; ``allowed`` says what an answer
+may use that a student might wonder about.
 
 Some shortcuts reach only ops an honest answer uses too (``F.adaptive_avg_pool2d(x, 1)`` reaches
 ``aten::mean``; ``F.dropout`` on the CPU reaches ``aten::bernoulli_``; ``F.linear`` reaches
@@ -30,7 +32,7 @@ class Blocked:
 
 BLOCKED: dict[str, Blocked] = {
     "conv1x1": Blocked(
-        ops=("aten::convolution",),
+        ops=("aten::*conv*",),
         functions=(
             "course_utils.ops.convolution.conv1x1",
             "torch.nn.modules.conv",
@@ -48,7 +50,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "conv2d_cost": Blocked(
-        ops=("aten::convolution",),
+        ops=("aten::*conv*",),
         functions=(
             "course_utils.cost",
             "torch.utils.flop_counter",
@@ -61,7 +63,7 @@ BLOCKED: dict[str, Blocked] = {
         allowed="plain integer arithmetic on the arguments.",
     ),
     "inception_3a_macs": Blocked(
-        ops=("aten::convolution",),
+        ops=("aten::*conv*",),
         functions=(
             "course_utils.cost",
             "torch.utils.flop_counter",
@@ -94,12 +96,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "global_avg_pool": Blocked(
-        ops=(
-            "aten::avg_pool2d",
-            "aten::_adaptive_avg_pool2d",
-            "aten::avg_pool3d",
-            "aten::_adaptive_avg_pool3d",
-        ),
+        ops=("aten::*avg_pool*",),
         functions=(
             "course_utils.ops.convolution.global_avg_pool",
             "torch.nn.modules.pooling",
@@ -129,7 +126,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "conv_output_size": Blocked(
-        ops=("aten::convolution", "aten::max_pool2d_with_indices", "aten::avg_pool2d"),
+        ops=("aten::*conv*", "aten::*max_pool*", "aten::*avg_pool*"),
         functions=(
             "course_utils.cost",
             "torch.nn.modules.conv._ConvNd",
@@ -143,7 +140,7 @@ BLOCKED: dict[str, Blocked] = {
         allowed="integer arithmetic (// for the floor).",
     ),
     "dropout": Blocked(
-        ops=("aten::native_dropout",),
+        ops=("aten::*dropout*",),
         functions=(
             "torch.nn.functional.dropout",
             "torch.nn.functional.dropout1d",
@@ -166,7 +163,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "stack_of_3x3": Blocked(
-        ops=("aten::convolution",),
+        ops=("aten::*conv*",),
         functions=(
             "torch.nn.modules.conv._ConvNd",
             "course_utils.cost",
@@ -253,12 +250,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "softmax_cross_entropy": Blocked(
-        ops=(
-            "aten::_log_softmax",
-            "aten::nll_loss_forward",
-            "aten::nll_loss2d_forward",
-            "aten::binary_cross_entropy_with_logits",
-        ),
+        ops=("aten::*log_softmax*", "aten::*nll_loss*", "aten::*cross_entropy*"),
         functions=(
             "course_utils.losses.softmax_cross_entropy",
             "torch.nn.functional.cross_entropy",
@@ -278,13 +270,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "sigmoid_cross_entropy": Blocked(
-        ops=(
-            "aten::binary_cross_entropy_with_logits",
-            "aten::binary_cross_entropy",
-            "aten::_log_softmax",
-            "aten::nll_loss_forward",
-            "aten::nll_loss2d_forward",
-        ),
+        ops=("aten::*log_softmax*", "aten::*nll_loss*", "aten::*cross_entropy*"),
         functions=(
             "course_utils.losses.sigmoid_cross_entropy",
             "torch.nn.functional.binary_cross_entropy_with_logits",
@@ -365,7 +351,7 @@ BLOCKED: dict[str, Blocked] = {
         allowed="argsort, cumsum, flip and cummax (all named by the instructions).",
     ),
     "nms": Blocked(
-        ops=("torchvision::nms",),
+        ops=("torchvision::*nms*",),
         functions=(
             "course_utils.ops.boxes.nms",
             "course_utils.ops.boxes._greedy",
@@ -382,7 +368,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "roi_pool": Blocked(
-        ops=("torchvision::roi_pool", "aten::adaptive_max_pool2d"),
+        ops=("torchvision::*roi_pool*", "aten::*adaptive_max_pool*"),
         functions=(
             "course_utils.ops.roi.roi_pool",
             "torchvision.ops.roi_pool.roi_pool",
@@ -460,7 +446,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "bilinear_interpolate": Blocked(
-        ops=("torchvision::roi_align", "aten::grid_sampler_2d"),
+        ops=("torchvision::*roi_align*", "aten::*grid_sampler*"),
         functions=(
             "course_utils.ops.align.bilinear_interpolate",
             "course_utils.ops.align.roi_align",
@@ -478,7 +464,7 @@ BLOCKED: dict[str, Blocked] = {
         ),
     ),
     "roi_align": Blocked(
-        ops=("torchvision::roi_align",),
+        ops=("torchvision::*roi_align*",),
         functions=(
             "course_utils.ops.align.roi_align",
             "torchvision.ops.roi_align.roi_align",

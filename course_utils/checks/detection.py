@@ -137,6 +137,8 @@ def _compare_ap(got: Any, expected: float) -> str | None:
         got = got.item()
     if not isinstance(got, (int, float)) or isinstance(got, bool):
         return f"expected one number (a float), got {type(got).__name__}"
+    if not math.isfinite(got):
+        return f"expected AP {expected:.6f}, got {got}"
     if abs(got - expected) > 1e-6:
         return f"expected AP {expected:.6f}, got {got:.6f}"
     return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import fnmatch
 import importlib
 import inspect
 import sys
@@ -112,13 +113,22 @@ def _resolve(exercise: str) -> _Resolved | None:
 
 
 class _OpWatch(TorchDispatchMode):
+    """Sees every op that reaches the dispatcher; blocked names may be patterns
+    (``aten::*conv*`` is every convolution kernel, however it is reached)."""
+
     def __init__(self, ops: frozenset[str], hits: list[str]):
         super().__init__()
         self.blocked, self.hits = ops, hits
+        self.seen: dict[str, bool] = {}
+
+    def is_blocked(self, name: str) -> bool:
+        if name not in self.seen:
+            self.seen[name] = any(fnmatch.fnmatchcase(name, p) for p in self.blocked)
+        return self.seen[name]
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name
-        if name in self.blocked:
+        if self.is_blocked(name):
             self.hits.append(name)
             raise BlockedCall(name)
         return func(*args, **(kwargs or {}))
@@ -232,7 +242,49 @@ _ATTRIBUTES = {
     "spawnv",
     "posix_spawn",
 }
-_NAMES = {"eval", "exec", "compile", "__import__", "globals", "breakpoint", "__builtins__"}
+_NAMES = {
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "globals",
+    "locals",
+    "vars",
+    "breakpoint",
+    "__builtins__",
+}
+_MODULE_ATTRIBUTES = {
+    "sys",
+    "os",
+    "builtins",
+    "importlib",
+    "gc",
+    "inspect",
+    "subprocess",
+    "ctypes",
+    "posix",
+    "signal",
+    "socket",
+    "threading",
+    "multiprocessing",
+}
+_DUNDERS = {"__dict__", "__class__", "__mro__", "__bases__", "__getattribute__", "__closure__"}
+_FROM_SYS_OS = {
+    "modules",
+    "setprofile",
+    "settrace",
+    "getprofile",
+    "gettrace",
+    "_getframe",
+    "fork",
+    "forkpty",
+    "system",
+    "popen",
+    "kill",
+    "killpg",
+    "setsid",
+    "setpgid",
+}
 
 
 def suspicious_names(source: str) -> list[str]:
@@ -243,7 +295,16 @@ def suspicious_names(source: str) -> list[str]:
     except SyntaxError:
         return []  # running the cell reports the syntax error
     found: list[str] = []
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _MODULE_ATTRIBUTES:
+            found.append(f".{node.attr} (a module reached through another)")
+        if (  # x.modules that is not x.modules(): sys.modules by another name
+            isinstance(node, ast.Attribute)
+            and node.attr == "modules"
+            and not (isinstance(parents.get(node), ast.Call) and parents[node].func is node)
+        ):
+            found.append(".modules")
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -255,6 +316,23 @@ def suspicious_names(source: str) -> list[str]:
             for banned, what in _MODULES.items():
                 if module == banned or module.startswith(banned + "."):
                     found.append(f"import {module} ({what})")
+        if isinstance(node, ast.ImportFrom) and node.module in ("sys", "os", "posix"):
+            found += [
+                f"from {node.module} import {a.name}"
+                for a in node.names
+                if a.name in _FROM_SYS_OS or a.name == "*" or a.name.startswith("exec")
+            ]
+        if (  # getattr(module, <computed name>): a way around the names read here
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "delattr")
+            and len(node.args) >= 2
+            and not isinstance(node.args[1], ast.Constant)
+            and not (isinstance(node.args[0], ast.Name) and node.args[0].id == "self")
+        ):
+            found.append(f"{node.func.id}() with a computed name")
+        if isinstance(node, ast.Attribute) and node.attr in _DUNDERS:
+            found.append(f".{node.attr}")
         if isinstance(node, ast.Attribute) and node.attr in _ATTRIBUTES:
             found.append(f".{node.attr}")
         elif isinstance(node, ast.Name) and node.id in _NAMES:

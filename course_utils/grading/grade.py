@@ -27,7 +27,7 @@ import torch
 from ..checks import core
 from ..checks.guard import suspicious_names
 from ..contract import is_passed
-from .exercises import Exercise, NotebookError, find_exercises, read_notebook
+from .exercises import Exercise, NotebookError, find_exercises, read_notebook, stub_source
 from .remote import Link
 from .report import ExerciseResult, Report
 from .sandbox import Limits, Sandbox, SandboxError, isolation
@@ -156,7 +156,10 @@ class Session:
         while self.sandbox is None or not self.sandbox.alive:
             self.close()
             self.sandbox = Sandbox(hide=self.hide, limits=self.limits)
-            self.sandbox.start(timeout=min(180, self.seconds_left()))
+            try:  # before any of the student's code runs: the grader's problem, not theirs
+                self.sandbox.start(timeout=min(180, self.seconds_left()))
+            except SandboxError as error:
+                raise RuntimeError(f"could not start the sandbox: {error}") from error
             for source in self.setup:
                 reply = self.sandbox.request({"op": "exec", "source": source}, self.seconds_left())
                 if "error" in reply:
@@ -205,7 +208,9 @@ def _verdict(check, answer, hidden_seed: int | None) -> str:
             check(answer)
         except (SandboxError, TimeoutError) as error:
             lines.append(f"could not run the answer: {error}")
-        except Exception as error:  # the check itself could not run on what came back
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # the check could not run on what came back
             lines.append(f"the check could not run the answer: {type(error).__name__}: {error}")
     return lines[-1] if lines else "the check said nothing"
 
@@ -295,6 +300,9 @@ def grade_submission(
                     f"the answer reaches for {', '.join(reaches)}; exercise answers may not "
                     "(see the README, Exercises and grading)"
                 )
+                # such a cell does not run at all (its stub does): it fails, and it cannot
+                # tamper with what the other exercises run on
+                sources[ex.number] = stub_source(ref_nb.cells[ex.cell].source, ex)
         folders = {ref_path.resolve().parent, submission.resolve().parent, notebooks.resolve()}
         folders |= {Path(h).resolve() for h in hide}
         mode, how = isolation()
@@ -317,6 +325,7 @@ def grade_submission(
                 passed, message = _grade_exercise(ex, session, hidden_seed, cell_timeout)
             except SandboxError as error:
                 passed, message = False, f"could not run the answer: {error}"
+            message = message if len(message) <= 2000 else message[:1997] + "..."
             report.exercises.append(ExerciseResult(ex.number, ex.name, passed, message))
             session.seconds_left()  # TimeoutError once the total time is spent
     except TimeoutError as error:
@@ -361,7 +370,15 @@ def grade_folder(folder: str | Path, jobs: int = 1, **options) -> list[Report]:
         for path, future in futures.items():
             with contextlib.suppress(Exception):  # a broken pool: graded again below
                 reports[path] = future.result()
-    for path in paths:  # what a dead grader process left undone, one at a time
+    for path in paths:  # what a dead grader process left undone: alone, in a fresh process
         if path not in reports:
-            reports[path] = grade_submission(path, **options)
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as alone:
+                try:
+                    reports[path] = alone.submit(_grade_one, (path, options)).result()
+                except Exception as error:
+                    reports[path] = Report(
+                        submission=path.name,
+                        status="error",
+                        error=f"the grader's process died on this submission: {error!r}",
+                    )
     return [reports[p] for p in paths]

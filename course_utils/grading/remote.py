@@ -31,6 +31,8 @@ from .sandbox import SandboxError
 from .wire import DTYPES, WireError, decode, encode
 
 MAX_MODULE_ELEMENTS = 50_000_000  # a described module bigger than this is refused
+MAX_MODULE_ENTRIES = 10_000  # parameters and buffers
+MAX_NAME = 200  # characters in a dotted name
 
 
 class RemoteError(Exception):
@@ -71,7 +73,7 @@ class Link:
         return reply["ok"]
 
     def value(self, data: Any) -> Any:
-        return decode(data, handle=self.proxy)
+        return decode(data, handle=self.proxy)  # no references: the sandbox sends only data
 
     def proxy(self, described: Any) -> Any:
         if not isinstance(described, dict) or not isinstance(described.get("id"), int):
@@ -179,6 +181,12 @@ class RemoteModule(nn.Module):
         self._link, self._id = link, described["id"]
         spec = described["module"]
         budget = MAX_MODULE_ELEMENTS
+        entries = [*spec.get("parameters", []), *spec.get("buffers", [])]
+        if len(entries) > MAX_MODULE_ENTRIES or any(
+            not (isinstance(e, list) and e and isinstance(e[0], str) and len(e[0]) <= MAX_NAME)
+            for e in entries
+        ):
+            raise WireError("a module description over the limits (entries, names)")
 
         def zeros(shape, dtype) -> torch.Tensor:
             nonlocal budget
@@ -199,9 +207,33 @@ class RemoteModule(nn.Module):
         except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
             raise WireError(f"a malformed module description: {error}") from error
         self.train(bool(spec.get("training", True)))
+        self._ready = True  # from now on, unknown public names are the module's methods
 
     def forward(self, *args, **kwargs):
+        return self._remote(None, args, kwargs)
+
+    def _remote(self, method: str | None, args, kwargs):
         state = {k: v.detach() for k, v in self.state_dict().items()}
         return self._link.invoke(
-            "forward", self._id, args, kwargs, state=encode(state), training=self.training
+            "forward",
+            self._id,
+            args,
+            kwargs,
+            state=encode(state),
+            training=self.training,
+            method=method,
         )
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)  # parameters, buffers, submodules
+        except AttributeError:
+            if name.startswith("_") or not self.__dict__.get("_ready"):
+                raise
+        module = self
+
+        def method(*args, **kwargs):
+            return module._remote(name, args, kwargs)
+
+        method.__name__ = name
+        return method

@@ -116,6 +116,14 @@ def _processes_of(uid: int) -> list[int]:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the grader dies, even by SIGKILL (unshare's
+    --kill-child then takes the sandbox's namespace with it)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Sandbox:
     """One sandboxed process; :meth:`request` talks to it, :meth:`close` ends it for good."""
@@ -171,7 +179,7 @@ class Sandbox:
             env=env,
             cwd=str(work),
             start_new_session=True,
-            preexec_fn=self._limits_for_fallback if mode != "namespaces" else None,
+            preexec_fn=self._limits_for_fallback if mode != "namespaces" else _die_with_parent,
         )
         os.close(into_r)
         os.close(out_w)
@@ -197,6 +205,8 @@ class Sandbox:
             ("RLIMIT_AS", self.limits.memory_bytes),
             ("RLIMIT_CPU", self.limits.cpu_seconds),
             ("RLIMIT_FSIZE", self.limits.file_bytes),
+            ("RLIMIT_NOFILE", 256),
+            ("RLIMIT_CORE", 0),
         ):
             if hasattr(resource, name):
                 try:

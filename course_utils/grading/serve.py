@@ -20,12 +20,13 @@ import os
 import traceback
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..checks import core
+from ..checks.delegation import BLOCKED
 from ..checks.guard import BlockedCall, guarded
+from ..checks.guard import _resolve as _resolve_guard
 from .wire import WireError, decode, encode, read_message, write_message
 
 
@@ -64,6 +65,11 @@ class Server:
         self.namespace["get_ipython"] = lambda: _Magics(self.namespace)
         self.objects: dict[int, Any] = {}
         self.pid = os.getpid()
+        # the guard, as it is before any student code runs: bound here, and every exercise's
+        # blocked code looked up now, so a cell that rebinds names later changes neither
+        self.guarded = guarded
+        for name in BLOCKED:
+            _resolve_guard(name)
 
     def only_the_worker(self) -> None:
         """A copy of this process that an answer forked ends here: only the worker talks to
@@ -81,9 +87,9 @@ class Server:
             "name": str(getattr(obj, "__name__", type(obj).__name__))[:100],
             "callable": callable(obj),
         }
-        if isinstance(obj, nn.Module):
-            state = obj.state_dict()
-            params = dict(obj.named_parameters())
+        if isinstance(obj, nn.Module):  # the class's own methods, not the answer's overrides
+            state = nn.Module.state_dict(obj)
+            params = dict(nn.Module.named_parameters(obj))
             described["module"] = {
                 "parameters": [
                     [n, list(p.shape), str(p.dtype).removeprefix("torch."), p.requires_grad]
@@ -99,8 +105,6 @@ class Server:
         return described
 
     def data(self, value: Any) -> Any:
-        if isinstance(value, np.generic):
-            value = value.item()
         return encode(value, handle=self.handle)
 
     def target(self, key: Any) -> Any:
@@ -121,19 +125,17 @@ class Server:
         return self.data(self.namespace[name])
 
     def _call(self, request: dict, run) -> dict:
-        args = decode(request.get("args", []))
-        kwargs = decode(request.get("kwargs", {"$dict": []}))
+        args = decode(request.get("args", []), refs=True)
+        kwargs = decode(request.get("kwargs", {"$dict": []}), refs=True)
         rng = decode(request["rng"])
         torch.set_rng_state(rng)
         with torch.set_grad_enabled(bool(request.get("grad", True))):
-            with guarded(str(request.get("exercise", ""))):
-                value = run(args, kwargs)
-        after = [a if isinstance(a, torch.Tensor) else None for a in args]
-        return {
-            "value": self.data(value),
-            "args": encode(after),
-            "rng": encode(torch.get_rng_state()),
-        }
+            # the answer's result is turned into data under the guard too: what an answer's
+            # object does when it is read (a method, a property) is still the answer's work
+            with self.guarded(str(request.get("exercise", ""))):
+                value = self.data(run(args, kwargs))
+                after = encode([a if type(a) is torch.Tensor else None for a in args])
+        return {"value": value, "args": after, "rng": encode(torch.get_rng_state())}
 
     def call(self, request: dict) -> dict:
         target = self.target(request.get("target"))
@@ -145,12 +147,19 @@ class Server:
         return self._call(request, lambda args, kwargs: target(*args, **kwargs))
 
     def forward(self, request: dict) -> dict:
+        """Load the grader's copy of the weights and mode into a module, then call it (or one
+        of its public methods)."""
         module = self.target(request.get("target"))
         if not isinstance(module, nn.Module):
             raise WireError("forward needs a module")
-        module.load_state_dict(decode(request["state"]))
-        module.train(bool(request.get("training")))
-        return self._call(request, lambda args, kwargs: module(*args, **kwargs))
+        method = request.get("method")
+        if method is not None and (not isinstance(method, str) or method.startswith("_")):
+            raise WireError(f"refusing to call method {method!r}")
+        with self.guarded(str(request.get("exercise", ""))):
+            module.load_state_dict(decode(request["state"]))
+            module.train(bool(request.get("training")))
+        call = module if method is None else getattr(module, method)
+        return self._call(request, lambda args, kwargs: call(*args, **kwargs))
 
     def value_and_gradient(self, request: dict) -> dict:
         fn = self.target(request.get("target"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import inspect
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..contract import MAX_MESSAGE_BYTES
@@ -47,6 +49,23 @@ DTYPES = {
 }
 _REFERABLE = ("course_utils.", "torch.", "torchvision.")
 _MAX_DEPTH = 64
+_NUMPY_SCALARS = {  # exact numpy scalar types, sent as themselves (a check sees what it would)
+    t.__name__: t
+    for t in (
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+    )
+}
 
 
 class WireError(ValueError):
@@ -75,13 +94,17 @@ def encode(value: Any, handle: Callable[[Any], dict] | None = None, _depth: int 
     """``value`` as JSON-ready data; objects that are not data go to ``handle`` (else raise)."""
     if _depth > _MAX_DEPTH:
         raise Unencodable("nested too deeply")
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or type(value) in (bool, str, int):
         return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        value = float(value)
+    if type(value) is float:
         return value if math.isfinite(value) else {"$float": repr(value)}
+    if (
+        type(value).__name__ in _NUMPY_SCALARS
+        and type(value) is _NUMPY_SCALARS[type(value).__name__]
+    ):
+        return {"$np": [type(value).__name__, encode(value.item())]}
+    if isinstance(value, (bool, str, int, float)):  # a subclass: its plain value
+        return encode(type(value).__mro__[-2](value), handle, _depth + 1)
     if isinstance(value, torch.Tensor):
         return {"$tensor": _tensor(value)}
     if isinstance(value, (list, tuple)):  # torch.Size and named tuples become tuples
@@ -89,11 +112,11 @@ def encode(value: Any, handle: Callable[[Any], dict] | None = None, _depth: int 
         return items if type(value) is list else {"$tuple": items}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"$dict": [[k, encode(v, handle, _depth + 1)] for k, v in value.items()]}
-    if isinstance(value, (torch.dtype, torch.device)):
-        return {"$ref": f"torch:{str(value).removeprefix('torch.')}"}
+    if isinstance(value, torch.dtype):
+        return {"$dtype": str(value).removeprefix("torch.")}
     module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
     if (
-        handle is None
+        handle is None  # only the grader refers to its objects by name
         and isinstance(module, str)
         and isinstance(name, str)
         and (module + ".").startswith(_REFERABLE)
@@ -106,15 +129,21 @@ def encode(value: Any, handle: Callable[[Any], dict] | None = None, _depth: int 
 
 
 def _resolve(path: str) -> Any:
+    """A class or function of the course, torch or torchvision, by ``module:qualname``: only
+    one defined in that very module (no walking through attributes to other objects)."""
     module, _, name = path.partition(":")
-    if not (module + ".").startswith(_REFERABLE) and module != "torch":
+    if not (module + ".").startswith(_REFERABLE):
         raise WireError(f"refusing a reference outside the course and torch: {path!r}")
     try:
         obj = importlib.import_module(module)
         for part in name.split("."):
-            obj = getattr(obj, part)
+            obj = inspect.getattr_static(obj, part)
     except (ImportError, AttributeError) as error:
         raise WireError(f"unknown reference {path!r}") from error
+    if not (inspect.isclass(obj) or inspect.isfunction(obj)) or obj.__module__ != module:
+        raise WireError(
+            f"refusing a reference to something other than a class or function: {path!r}"
+        )
     return obj
 
 
@@ -143,31 +172,44 @@ def _decode_tensor(spec: Any) -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dt).reshape(shape).clone()
 
 
-def decode(data: Any, handle: Callable[[Any], Any] | None = None, _depth: int = 0) -> Any:
-    """The value ``encode`` made; handles go to ``handle`` (else they are refused)."""
+def decode(
+    data: Any, handle: Callable[[Any], Any] | None = None, refs: bool = False, _depth: int = 0
+) -> Any:
+    """The value ``encode`` made; handles go to ``handle`` (else they are refused).
+
+    References to the course's classes and functions (``$ref``) are accepted only with
+    ``refs=True``: the sandbox accepts them from the grader, never the other way round.
+    """
     if _depth > _MAX_DEPTH:
         raise WireError("nested too deeply")
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
-        return [decode(v, handle, _depth + 1) for v in data]
+        return [decode(v, handle, refs, _depth + 1) for v in data]
     if not isinstance(data, dict) or len(data) != 1:
         raise WireError(f"unexpected {type(data).__name__} in a message")
     ((tag, body),) = data.items()
     if tag == "$tuple" and isinstance(body, list):
-        return tuple(decode(v, handle, _depth + 1) for v in body)
+        return tuple(decode(v, handle, refs, _depth + 1) for v in body)
     if tag == "$dict" and isinstance(body, list):
         pairs = {}
         for pair in body:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
                 raise WireError("a dict entry must be a [key, value] pair with a str key")
-            pairs[pair[0]] = decode(pair[1], handle, _depth + 1)
+            pairs[pair[0]] = decode(pair[1], handle, refs, _depth + 1)
         return pairs
     if tag == "$float" and body in ("nan", "inf", "-inf"):
         return float(body)
     if tag == "$tensor":
         return _decode_tensor(body)
-    if tag == "$ref" and isinstance(body, str):
+    if tag == "$np" and isinstance(body, list) and len(body) == 2 and body[0] in _NUMPY_SCALARS:
+        value = body[1]
+        if type(value) not in (bool, int, float) and not isinstance(value, dict):
+            raise WireError("a numpy scalar must hold a number")
+        return _NUMPY_SCALARS[body[0]](decode(value, _depth=_depth + 1))
+    if tag == "$dtype" and body in DTYPES:
+        return DTYPES[body]
+    if tag == "$ref" and refs and isinstance(body, str):
         return _resolve(body)
     if tag == "$handle" and handle is not None:
         return handle(body)

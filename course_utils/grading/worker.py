@@ -63,6 +63,12 @@ def _mount_flags() -> dict[str, int]:
     return flags
 
 
+def _flags_of(path: str, flags: dict[str, int]) -> int:
+    """The flags of the mount that holds ``path`` (the longest mount point above it)."""
+    best = max((p for p in flags if path == p or path.startswith(p.rstrip("/") + "/")), key=len)
+    return flags[best]
+
+
 def _bind(path: str, root: str, flags: dict[str, int], recursive: bool = False) -> None:
     """Make ``path`` visible, read-only, at the same place under ``root``."""
     if not os.path.exists(path):
@@ -78,11 +84,8 @@ def _bind(path: str, root: str, flags: dict[str, int], recursive: bool = False) 
         os.makedirs(os.path.dirname(target), exist_ok=True)
         Path(target).touch()
     _mount(path, target, None, MS_BIND | (MS_REC if recursive else 0))
-    keep = flags.get(path, 0) | MS_NOSUID | (0 if path == "/dev" else MS_NODEV)
-    try:
-        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
-    except OSError:  # some file systems refuse: they stay as the grader had them
-        pass
+    keep = _flags_of(path, flags) | MS_NOSUID | MS_NODEV
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)  # fails closed
 
 
 def _needed_paths(config: dict) -> list[str]:
@@ -115,14 +118,30 @@ def _make_world(config: dict) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
     flags = _mount_flags()
-    for path in _needed_paths(config):
+    needed = _needed_paths(config)
+    for path in needed:
         _bind(path, root, flags)
-    for hidden in config.get("hide", []):  # in case an allowed folder holds one
-        target = root + str(Path(hidden).resolve())
-        if os.path.isdir(target):
+    for hidden in config.get("hide", []):
+        # only a hidden folder inside a bound one needs covering: a folder that holds bound
+        # ones (the course's root, holding course_utils) shows nothing else of itself anyway
+        inside = [p for p in needed if hidden != p and hidden.startswith(p.rstrip("/") + "/")]
+        target = root + hidden
+        if inside and os.path.isdir(target):
             _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0")
     os.makedirs(root + "/dev", exist_ok=True)
-    _bind("/dev", root, flags, recursive=True)
+    _mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "size=64k,mode=755")
+    for node in ("null", "zero", "full", "random", "urandom"):  # the only devices it gets
+        Path(root + "/dev/" + node).touch()
+        _mount("/dev/" + node, root + "/dev/" + node, None, MS_BIND)
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, root + "/dev/" + name)
+    os.makedirs(root + "/dev/shm")  # a tmpfs of its own, below
+    _mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID, "size=64k,mode=755")
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for writable in ("/tmp", "/dev/shm"):
@@ -158,6 +177,22 @@ def _drop_privileges(config: dict) -> None:
         Path("/proc/self/uid_map").write_text(f"1000 {outer} 1")
         os.setgid(1000)
         os.setuid(1000)
+        _drop_capabilities()  # the uid did not change from 0 inside, so the kernel kept them
+
+
+def _drop_capabilities() -> None:
+    """Empty this process's capability sets (effective, permitted, inheritable, bounding)."""
+    for cap in range(64):
+        _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (fails quietly past the last one)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(f, ctypes.c_uint32) for f in ("effective", "permitted", "inheritable")]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
 def _set_limits(limits: dict) -> None:
