@@ -140,6 +140,7 @@ class Session:
         self.cell_errors: dict[int, str] = {}  # exercise -> what its cell raised
         self.killed: dict[int, str] = {}  # exercise -> how its cell ended the sandbox
         self.notes: list[str] = []
+        self.limits_note = ""
 
     def seconds_left(self) -> float:
         left = self.deadline - time.perf_counter()
@@ -160,6 +161,7 @@ class Session:
                 self.sandbox.start(timeout=min(180, self.seconds_left()))
             except SandboxError as error:
                 raise RuntimeError(f"could not start the sandbox: {error}") from error
+            self.limits_note = self.sandbox.cgroup_note
             for source in self.setup:
                 reply = self.sandbox.request({"op": "exec", "source": source}, self.seconds_left())
                 if "error" in reply:
@@ -341,6 +343,8 @@ def grade_submission(
         if session is not None:
             session.close()
             report.notes.extend(session.notes)
+            if session.limits_note:
+                report.sandbox = f"{report.sandbox[:-1]}; {session.limits_note})"
     report.seconds = time.perf_counter() - start
     return report
 

@@ -45,7 +45,8 @@ __all__ = ["Limits", "Sandbox", "SandboxError", "isolation"]
 class Limits:
     """What one submission's process may use."""
 
-    memory_bytes: int = 6 * 2**30  # address space: importing torch alone maps about 3.5 GB
+    memory_bytes: int = 6 * 2**30  # address space per process: importing torch maps 3.5 GB
+    total_memory_bytes: int = 6 * 2**30  # memory in use by all its processes (a cgroup)
     cpu_seconds: int = 900
     file_bytes: int = 64 * 2**20
     disk_bytes: int = 256 * 2**20  # the private /tmp
@@ -116,6 +117,69 @@ def _processes_of(uid: int) -> list[int]:
     return found
 
 
+class _Cgroups:
+    """Limits on a whole submission (all its processes together): memory and process count,
+    in cgroups the grader creates below its own (Linux cgroup v1 or v2, when it may). Rlimits
+    bound each process; these bound their sum."""
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, limits: Limits, name: str):
+        self.dirs: list[Path] = []
+        self.note = ""
+        wanted = {"memory": limits.total_memory_bytes, "pids": limits.processes}
+        try:
+            mine = dict(
+                (line.split(":", 2)[1], line.split(":", 2)[2])
+                for line in Path("/proc/self/cgroup").read_text().splitlines()
+            )
+            if (self.ROOT / "cgroup.controllers").is_file():  # v2: one tree
+                where = self.ROOT / mine.get("", "/").lstrip("/") / name
+                where.mkdir()
+                self.dirs.append(where)
+                (where / "memory.max").write_text(str(wanted["memory"]))
+                (where / "pids.max").write_text(str(wanted["pids"]))
+            else:  # v1: a tree per controller
+                for controller, value in wanted.items():
+                    where = self.ROOT / controller / mine[controller].lstrip("/") / name
+                    where.mkdir()
+                    self.dirs.append(where)
+                    limit = "memory.limit_in_bytes" if controller == "memory" else "pids.max"
+                    (where / limit).write_text(str(value))
+        except (OSError, KeyError, IndexError) as error:
+            self.remove()
+            self.dirs, self.note = [], f"no per-submission cgroup limits here ({error})"
+
+    def enter(self) -> None:
+        """In the child, before exec: move this process (and so its descendants) in."""
+        for where in self.dirs:
+            (where / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill_all(self) -> None:
+        for where in self.dirs:
+            try:
+                pids = [int(p) for p in (where / "cgroup.procs").read_text().split()]
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def remove(self) -> None:
+        for where in reversed(self.dirs):
+            for _ in range(50):
+                try:
+                    where.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # still has processes that are dying
+                    self.kill_all()
+                    time.sleep(0.1)
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: be killed when the grader dies, even by SIGKILL (unshare's
     --kill-child then takes the sandbox's namespace with it)."""
@@ -137,6 +201,7 @@ class Sandbox:
     _into: int = -1
     _out: int = -1
     _answered: set = field(default_factory=set)  # nonces of the requests already answered
+    _cgroups: _Cgroups | None = None
 
     def start(self, timeout: float = 120) -> None:
         if os.name != "posix":
@@ -157,6 +222,7 @@ class Sandbox:
         }
         command = [sys.executable, "-I", "-m", "course_utils.grading.worker", json.dumps(config)]
         if mode == "namespaces":
+            self._cgroups = _Cgroups(self.limits, base.name)
             if os.geteuid() == 0:
                 self.uid = 200000 + secrets.randbelow(800000)
                 config["uid"] = self.uid
@@ -179,7 +245,7 @@ class Sandbox:
             env=env,
             cwd=str(work),
             start_new_session=True,
-            preexec_fn=self._limits_for_fallback if mode != "namespaces" else _die_with_parent,
+            preexec_fn=self._limits_for_fallback if mode != "namespaces" else self._in_child,
         )
         os.close(into_r)
         os.close(out_w)
@@ -195,6 +261,19 @@ class Sandbox:
         if hello != {"ready": True, "id": None}:
             self.close()
             raise SandboxError("the sandbox did not start: it said something unexpected")
+
+    @property
+    def cgroup_note(self) -> str:
+        """How the whole submission is limited, for the report."""
+        if self._cgroups is None:
+            return "per-process limits only"
+        return "a cgroup limits it as a whole" if self._cgroups.dirs else self._cgroups.note
+
+    def _in_child(self) -> None:
+        """In the child, before exec (namespaces mode)."""
+        if self._cgroups is not None:
+            self._cgroups.enter()
+        _die_with_parent()
 
     def _limits_for_fallback(self) -> None:
         try:
@@ -289,6 +368,10 @@ class Sandbox:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 notes.append("the sandbox did not end within 30 s of being killed")
+        if self._cgroups is not None:
+            self._cgroups.kill_all()
+            self._cgroups.remove()
+            self._cgroups = None
         if self.uid is not None:
             for _ in range(50):
                 left = _processes_of(self.uid)
