@@ -194,7 +194,7 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
         src("""
             import pathlib, course_utils
             root = pathlib.Path(course_utils.__file__).resolve().parents[1]
-            targets = [root / "course_utils" / "checks" / "core.py",
+            targets = [root / "course_utils" / ("che" + "cks") / "core.py",
                        root / "notebooks" / "@@NAME@@",
                        pathlib.Path(torch.__file__)]
             for target in targets:
@@ -267,7 +267,8 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
                 _x = torch.randn(_n, _ci, _h, _w, generator=_g)
                 _wt = torch.randn(_co, _ci, 1, 1, generator=_g)
                 _bias = torch.randn(_co, generator=_g) if _b else None
-                _y = torch.nn.functional.conv2d(_x, _wt, _bias)  # outside any call: not guarded
+                _y = torch.einsum("oc,nchw->nohw", _wt[:, :, 0, 0], _x)  # the visible answers,
+                _y = _y if _bias is None else _y + _bias[None, :, None, None]  # as if pasted in
                 _table[round(float(_x.sum()), 4)] = _y
             def conv1x1(x, weight, bias=None):
                 key = round(float(x.sum()), 4)
@@ -375,7 +376,7 @@ ATTACKS: dict[str, tuple[int, str, str]] = {
                 os._exit(0)
             """)
         + WRONG[2],
-        "conv2d_cost: wrong on case",
+        "a new process (the guard does not follow it)",  # and the sandbox still ends them
     ),
     "switch off the guard, then delegate": (
         3,
@@ -475,6 +476,64 @@ ATTACKS.update(  # found by a red-team review of the grader itself
     }
 )
 
+ATTACKS.update(  # found by a second red-team review
+    {
+        "delegate in another thread": (
+            1,
+            src("""
+                import asyncio
+                def conv1x1(x, weight, bias=None):
+                    conv = torch.nn.functional.conv2d
+                    return asyncio.run(asyncio.to_thread(conv, x, weight, bias))
+                """),
+            "import asyncio (threads)",
+        ),
+        "empty the guard's tables through the package": (
+            2,
+            src("""
+                import functools, course_utils
+                functools.reduce(getattr, ("che" + "cks", "gu" + "ard"), course_utils)._resolve = (
+                    lambda exercise: None
+                )
+                from course_utils import cost as _cost
+                def conv2d_cost(c_in, c_out, k, out_h, out_w, bias=True):
+                    return _cost.conv2d_cost(c_in, c_out, k, out_h, out_w, bias)
+                """),
+            "._resolve (the course's checks or grader)",
+        ),
+        "measure when the cell runs, answer with constants": (
+            3,
+            src("""
+                from course_utils.cost import torch_flops
+                _x, _a = torch.zeros(1, 192, 28, 28), (192, 64, 96, 128, 16, 32, 32)
+                _naive = torch_flops(models.Inception(*_a, reduce=False), _x)
+                _reduced = torch_flops(models.Inception(*_a, reduce=True), _x)
+                def inception_3a_macs():
+                    return _naive / 2e6, _reduced / 2e6
+                """),
+            "the exercise cell failed: BlockedCall",
+        ),
+        "switch the guard off and back on around the call": (
+            4,
+            src("""
+                import sys
+                from operator import attrgetter
+                _sp = attrgetter("setpro" + "file")(sys)
+                _gp = attrgetter("getpro" + "file")(sys)
+                class Inception(models.Inception):
+                    def __init__(self, *args):
+                        w = _gp()
+                        _sp(None)
+                        try:
+                            super().__init__(*args)
+                        finally:
+                            _sp(w)
+                """),
+            "sys.setprofile (it would switch off this guard)",
+        ),
+    }
+)
+
 # label: {slot: attack label}; slots not named keep the reference answer
 SUBMISSIONS = {
     "patches": {
@@ -519,6 +578,12 @@ SUBMISSIONS = {
         4: "switch off the guard by another name, then delegate",
     },
     "protocol": {1: "forge the grader's replies on every open descriptor"},
+    "redteam2": {
+        1: "delegate in another thread",
+        2: "empty the guard's tables through the package",
+        3: "measure when the cell runs, answer with constants",
+        4: "switch the guard off and back on around the call",
+    },
     "redteam": {
         1: "a convolution kernel below the usual op",
         2: "delegate while the grader reads the result",
@@ -623,6 +688,10 @@ def corpus(tmp_path_factory):
     honest = solved()
     honest.cells[SLOTS[0].cell].source = HONEST_WITH_PRINTS
     honest.cells[SLOTS[1].cell].source = HONEST_NUMPY_COST
+    honest.cells[SLOTS[3].cell].source = REFERENCE.cells[SLOTS[3].cell].source.replace(
+        "super().__init__()", "super(self.__class__, self).__init__()"
+    )
+    assert "super(self.__class__, self)" in honest.cells[SLOTS[3].cell].source
     (folder / f"control-prints-{NAME}").write_text(nbformat.writes(honest), encoding="utf-8")
     # a name a spreadsheet would run as a formula, with a terminal escape in it
     evil = folder / f"=cmd|' \x1b[31mred-{NAME}"
@@ -697,7 +766,8 @@ def test_the_controls(corpus):
     reports = corpus["reports"]
     assert [e["passed"] for e in reports["control-reference"]["exercises"]] == [True] * 4
     assert [e["passed"] for e in reports["control-released"]["exercises"]] == [False] * 4
-    prints = reports["control-prints"]["exercises"]  # prints, warns, sleeps; numpy integers
+    # prints, warns, sleeps; numpy integers; super(self.__class__, self)
+    prints = reports["control-prints"]["exercises"]
     assert [e["passed"] for e in prints] == [True] * 4, prints
     assert "correct on 5 cases and 5 hidden cases" in prints[0]["message"]
 

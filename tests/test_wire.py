@@ -68,3 +68,16 @@ def test_a_module_description_over_the_limits_is_refused():
     huge = [["w", [2**20, 2**20], "float32", True]]
     with pytest.raises(WireError, match="size limit"):
         RemoteModule(Link(None, "x", 1), {"id": 1, "module": {"parameters": huge}})
+
+
+def test_one_budget_for_a_whole_reply():
+    # many copies of one large module in one reply: the budget is the reply's, not each's
+    link = Link(None, "x", 1)
+    big = {"id": 1, "module": {"parameters": [["w", [30_000_000], "float32", True]]}}
+    with pytest.raises(WireError, match="size limit"):
+        link.value(encode((1,)) and {"$tuple": [{"$handle": big}, {"$handle": big}]})
+    deep = [[".".join(["a"] * 20), [1], "float32", True]]
+    with pytest.raises(WireError, match="over the limits"):
+        RemoteModule(link, {"id": 2, "module": {"parameters": deep}})
+    with pytest.raises(WireError, match="too many objects"):
+        link.value([{"$handle": {"id": i, "type": "f", "callable": True}} for i in range(1_001)])

@@ -71,7 +71,7 @@ def _compare_cost(got: Any, expected: tuple[int, int]) -> str | None:
         return f"expected a pair (params, macs), got {got!r}"
     try:
         params, macs = (int(v) for v in got)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return f"expected two whole numbers, got {got!r}"
     if any(float(v) != int(v) for v in got):
         return f"expected two whole numbers, got {got!r}"

@@ -25,6 +25,7 @@ import contextlib
 import fnmatch
 import importlib
 import inspect
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -81,6 +82,12 @@ def _codes(obj) -> list[CodeType]:
 
 
 _resolved: dict[str, _Resolved] = {}
+# Python functions that switch the dispatch mode off: no answer calls them, whatever its exercise
+_ALWAYS = (
+    "torch.utils._python_dispatch._disable_current_modes",
+    "torch.utils._python_dispatch._pop_mode",
+    "torch.utils._python_dispatch._pop_mode_temporarily",
+)
 _lock = threading.Lock()
 
 
@@ -92,7 +99,7 @@ def _resolve(exercise: str) -> _Resolved | None:
     with _lock:
         if exercise not in _resolved:
             found = _Resolved(frozenset(spec.ops))
-            for path in spec.functions:
+            for path in (*spec.functions, *_ALWAYS):
                 try:
                     obj = _import_path(path)
                 except (ImportError, AttributeError):
@@ -134,26 +141,69 @@ class _OpWatch(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _blocked_message(exercise: str, hits: list[str]) -> str:
-    spec = BLOCKED[exercise]
+def _blocked_message(message: str, hits: list[str]) -> str:
     names = ", ".join(dict.fromkeys(hits))
-    return f"{spec.message.rstrip('.')} (it called {names})"
+    return f"{message.rstrip('.')} (it called {names})"
+
+
+def _tampering() -> dict[int, str]:
+    """C functions no answer calls while it is watched: switching the guard off, or starting
+    a thread or process (which the guard would not follow). Blocked for every exercise."""
+    import _thread
+
+    import torch
+
+    found = {
+        id(sys.setprofile): "sys.setprofile (it would switch off this guard)",
+        id(sys.settrace): "sys.settrace",
+        id(_thread.start_new_thread): "a new thread (the guard does not follow it)",
+    }
+    if hasattr(_thread, "start_joinable_thread"):
+        found[id(_thread.start_joinable_thread)] = "a new thread (the guard does not follow it)"
+    if hasattr(os, "fork"):
+        found[id(os.fork)] = "a new process (the guard does not follow it)"
+    for name in ("_pop_torch_dispatch_stack", "_set_dispatch_mode", "_unset_dispatch_mode"):
+        if hasattr(torch._C, name):
+            found[id(getattr(torch._C, name))] = f"torch._C.{name} (it would switch off this guard)"
+    return found
+
+
+_TAMPERING = _tampering()
+
+
+def guard_for(exercise: str):
+    """A guard bound now to what ``exercise`` may not call: later changes to this module's
+    tables (by code the guard watches) change nothing in it. None if nothing is blocked."""
+    resolved = _resolve(exercise)
+    if resolved is None:
+        return None
+    message, watch_class, tampering = BLOCKED[exercise].message, _OpWatch, dict(_TAMPERING)
+    return lambda: _guarding(resolved, message, watch_class, tampering)
 
 
 @contextlib.contextmanager
 def guarded(exercise: str):
     """Run a call of ``exercise``'s answer; raise :class:`BlockedCall` if it reached a blocked
     op or function (even when the answer caught the error and carried on)."""
-    resolved = _resolve(exercise)
-    if resolved is None:
+    bound = guard_for(exercise)
+    if bound is None:
         yield
         return
+    with bound():
+        yield
+
+
+@contextlib.contextmanager
+def _guarding(resolved, message: str, watch_class, tampering: dict[int, str]):
     hits: list[str] = []
     folders: dict[str, str | None] = {}  # file -> the blocked package it lies in, if any
+    active = [True]  # off while the guard itself restores the previous hook
 
     def watch(frame, event, arg):
+        if not active[0]:
+            return
         if event == "c_call":
-            name = resolved.builtins.get(id(arg))
+            name = resolved.builtins.get(id(arg)) or tampering.get(id(arg))
             if name is not None:
                 hits.append(name)
             return
@@ -171,19 +221,25 @@ def guarded(exercise: str):
         if name is not None:
             hits.append(name)
 
+    mode = watch_class(resolved.ops, hits)
+    mode.__enter__()  # the mode goes on and comes off while the profile hook is not watching
     previous = sys.getprofile()
     sys.setprofile(watch)
     try:
-        with _OpWatch(resolved.ops, hits):
-            yield
+        yield
     except BlockedCall:
         pass  # reported below, with every name it reached
     finally:
         if sys.getprofile() is not watch:
             hits.append("sys.setprofile (it switched off this guard)")
+        active[0] = False
         sys.setprofile(previous)
+        try:
+            mode.__exit__(None, None, None)
+        except Exception:  # the answer took the mode off itself
+            hits.append("the dispatch mode stack (it switched off this guard)")
     if hits:
-        raise BlockedCall(_blocked_message(exercise, hits))
+        raise BlockedCall(_blocked_message(message, hits))
 
 
 # ---------------------------------------------------------------- reading the source
@@ -198,6 +254,7 @@ _MODULES = {
     "concurrent": "threads and processes",
     "signal": "signals",
     "socket": "the network",
+    "asyncio": "threads",
     "importlib": "importing by name",
     "gc": "the garbage collector's objects",
     "inspect": "the interpreter's frames",
@@ -268,7 +325,19 @@ _MODULE_ATTRIBUTES = {
     "threading",
     "multiprocessing",
 }
-_DUNDERS = {"__dict__", "__class__", "__mro__", "__bases__", "__getattribute__", "__closure__"}
+_DUNDERS = {"__dict__", "__mro__", "__bases__", "__getattribute__", "__closure__"}
+_COURSE_INTERNALS = {
+    "checks",
+    "grading",
+    "guard",
+    "delegation",
+    "BLOCKED",
+    "_resolved",
+    "_resolve",
+    "contract",
+    "serve",
+    "worker",
+}
 _FROM_SYS_OS = {
     "modules",
     "setprofile",
@@ -316,6 +385,17 @@ def suspicious_names(source: str) -> list[str]:
             for banned, what in _MODULES.items():
                 if module == banned or module.startswith(banned + "."):
                     found.append(f"import {module} ({what})")
+        if isinstance(node, ast.ImportFrom):  # names imported from anywhere are names too
+            banned = _ATTRIBUTES | _DUNDERS | _COURSE_INTERNALS | _MODULE_ATTRIBUTES
+            found += [f"from {node.module} import {a.name}" for a in node.names if a.name in banned]
+        if (  # a banned name spelled as a string: getattr(x, "modules"), attrgetter(...)
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value in _ATTRIBUTES | _DUNDERS | _COURSE_INTERNALS | {"modules"}
+        ):
+            found.append(f'"{node.value}"')
+        if isinstance(node, ast.Attribute) and node.attr in _COURSE_INTERNALS:
+            found.append(f".{node.attr} (the course's checks or grader)")
         if isinstance(node, ast.ImportFrom) and node.module in ("sys", "os", "posix"):
             found += [
                 f"from {node.module} import {a.name}"

@@ -133,8 +133,17 @@ def match_exercises(
 class Session:
     """The submission's cells in a sandbox, restarted (without the culprit) when one kills it."""
 
-    def __init__(self, setup: list[str], cells: dict[int, str], hide, limits, timeout, deadline):
-        self.setup, self.cells = setup, dict(cells)
+    def __init__(
+        self,
+        setup: list[str],
+        cells: dict[int, str],
+        names: dict[int, str],
+        hide,
+        limits,
+        timeout,
+        deadline,
+    ):
+        self.setup, self.cells, self.names = setup, dict(cells), names
         self.hide, self.limits, self.timeout, self.deadline = hide, limits, timeout, deadline
         self.sandbox: Sandbox | None = None
         self.cell_errors: dict[int, str] = {}  # exercise -> what its cell raised
@@ -173,7 +182,12 @@ class Session:
                     continue
                 try:
                     reply = self.sandbox.request(
-                        {"op": "exec", "source": source, "key": number},
+                        {
+                            "op": "exec",
+                            "source": source,
+                            "key": number,
+                            "exercise": self.names.get(number, ""),
+                        },
                         min(self.timeout, self.seconds_left()),
                     )
                 except SandboxError as error:
@@ -234,10 +248,10 @@ def _grade_exercise(ex: Exercise, session: Session, hidden_seed: int, timeout: f
     except Exception as error:  # whatever came back instead of the answer
         return False, f"could not look the answer up: {type(error).__name__}: {error}"
     visible = _verdict(check, answer, None)
-    if not is_passed(visible):
+    if not is_passed(visible, ex.name):
         return False, visible
     hidden = _verdict(check, answer, hidden_seed)
-    if not is_passed(hidden):
+    if not is_passed(hidden, ex.name):
         return False, hidden
     cases = visible.rsplit(" correct on ", 1)[-1].removesuffix(" cases")
     extra = hidden.rsplit(" correct on ", 1)[-1].removesuffix(" cases")
@@ -312,6 +326,7 @@ def grade_submission(
         session = Session(
             _setup_sources(ref_nb),
             sources,
+            {ex.number: ex.name for ex in exercises},
             sorted(str(f) for f in folders),
             limits or Limits(),
             cell_timeout,

@@ -33,6 +33,9 @@ from .wire import DTYPES, WireError, decode, encode
 MAX_MODULE_ELEMENTS = 50_000_000  # a described module bigger than this is refused
 MAX_MODULE_ENTRIES = 10_000  # parameters and buffers
 MAX_NAME = 200  # characters in a dotted name
+MAX_DEPTH = 16  # parts of a dotted name
+MAX_HANDLES = 1_000  # objects in one reply
+MAX_SUBMODULES = 10_000  # submodules built for one reply
 
 
 class RemoteError(Exception):
@@ -42,9 +45,35 @@ class RemoteError(Exception):
 _error_types: dict[str, type] = {}
 
 
+# builtin errors a check may catch by type (NotImplementedError means "not implemented yet");
+# never one the grader itself catches by type (TimeoutError), nor BaseException's others
+_BUILTIN_ERRORS = {
+    "NotImplementedError",
+    "ValueError",
+    "TypeError",
+    "RuntimeError",
+    "IndexError",
+    "KeyError",
+    "ZeroDivisionError",
+    "AttributeError",
+    "AssertionError",
+    "OverflowError",
+    "NameError",
+    "OSError",
+    "MemoryError",
+    "RecursionError",
+    "BlockingIOError",
+    "FileNotFoundError",
+    "PermissionError",
+    "UnboundLocalError",
+    "ArithmeticError",
+    "LookupError",
+}
+
+
 def _error(kind: str, message: str) -> Exception:
     """A local exception for an error raised in the sandbox, of a type with the same name."""
-    builtin = getattr(builtins, kind, None)
+    builtin = getattr(builtins, kind, None) if kind in _BUILTIN_ERRORS else None
     if isinstance(builtin, type) and issubclass(builtin, Exception):
         try:
             return builtin(message)
@@ -73,11 +102,20 @@ class Link:
         return reply["ok"]
 
     def value(self, data: Any) -> Any:
+        """What a reply holds, as values and stand-ins; one budget for the whole reply."""
+        self.budget = {
+            "handles": MAX_HANDLES,
+            "elements": MAX_MODULE_ELEMENTS,
+            "modules": MAX_SUBMODULES,
+        }
         return decode(data, handle=self.proxy)  # no references: the sandbox sends only data
 
     def proxy(self, described: Any) -> Any:
         if not isinstance(described, dict) or not isinstance(described.get("id"), int):
             raise WireError("a malformed handle")
+        self.budget["handles"] -= 1
+        if self.budget["handles"] < 0:
+            raise WireError("a reply with too many objects in it")
         kind = str(described.get("type", "object"))[:80]
         if isinstance(described.get("module"), dict):
             return RemoteModule(self, described)
@@ -162,11 +200,14 @@ def _value_and_gradient(self, x, *args):
 setattr(RemoteCallable, REMOTE_VALUE_AND_GRADIENT, _value_and_gradient)
 
 
-def _holder(module: nn.Module, dotted: str) -> tuple[nn.Module, str]:
+def _holder(module: nn.Module, dotted: str, budget: dict) -> tuple[nn.Module, str]:
     """The submodule that owns ``dotted`` (created empty as needed) and the last name."""
     *path, leaf = dotted.split(".")
     for part in path:
         if part not in module._modules:
+            budget["modules"] -= 1
+            if budget["modules"] < 0:
+                raise ValueError("a reply with too many submodules")
             module.add_module(part, nn.Module())
         module = module._modules[part]
     return module, leaf
@@ -180,29 +221,44 @@ class RemoteModule(nn.Module):
         super().__init__()
         self._link, self._id = link, described["id"]
         spec = described["module"]
-        budget = MAX_MODULE_ELEMENTS
+        shared = (
+            link.budget
+            if hasattr(link, "budget")
+            else {
+                "elements": MAX_MODULE_ELEMENTS,
+                "modules": MAX_SUBMODULES,
+                "handles": MAX_HANDLES,
+            }
+        )
         entries = [*spec.get("parameters", []), *spec.get("buffers", [])]
         if len(entries) > MAX_MODULE_ENTRIES or any(
-            not (isinstance(e, list) and e and isinstance(e[0], str) and len(e[0]) <= MAX_NAME)
+            not (
+                isinstance(e, list)
+                and e
+                and isinstance(e[0], str)
+                and len(e[0]) <= MAX_NAME
+                and e[0].count(".") < MAX_DEPTH
+            )
             for e in entries
         ):
             raise WireError("a module description over the limits (entries, names)")
 
         def zeros(shape, dtype) -> torch.Tensor:
-            nonlocal budget
             shape = [int(s) for s in shape]
-            budget -= max(1, math.prod(shape)) if all(s >= 0 for s in shape) else budget + 1
-            if budget < 0:
-                raise ValueError("a module over the size limit")
+            if any(s < 0 for s in shape):
+                raise ValueError("a negative size")
+            shared["elements"] -= max(1, math.prod(shape))
+            if shared["elements"] < 0:
+                raise ValueError("a reply over the size limit")
             return torch.zeros(shape, dtype=DTYPES[dtype])
 
         try:
             for name, shape, dtype, grad in spec.get("parameters", []):
-                owner, leaf = _holder(self, str(name))
+                owner, leaf = _holder(self, str(name), shared)
                 param = nn.Parameter(zeros(shape, dtype), requires_grad=bool(grad))
                 owner.register_parameter(leaf, param)
             for name, shape, dtype in spec.get("buffers", []):
-                owner, leaf = _holder(self, str(name))
+                owner, leaf = _holder(self, str(name), shared)
                 owner.register_buffer(leaf, zeros(shape, dtype))
         except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
             raise WireError(f"a malformed module description: {error}") from error
@@ -211,6 +267,9 @@ class RemoteModule(nn.Module):
 
     def forward(self, *args, **kwargs):
         return self._remote(None, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<a module of type {type(self).__name__} in the sandbox>"
 
     def _remote(self, method: str | None, args, kwargs):
         state = {k: v.detach() for k, v in self.state_dict().items()}
