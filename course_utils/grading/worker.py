@@ -117,6 +117,10 @@ def _make_world(config: dict) -> None:
     root = config["root"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    # the writable /tmp first: what is bound below it (a course or venv under /tmp) goes on top
+    os.makedirs(root + "/tmp")
+    size = config["limits"]["disk_bytes"]
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     flags = _mount_flags()
     needed = _needed_paths(config)
     for path in needed:
@@ -144,10 +148,8 @@ def _make_world(config: dict) -> None:
     _mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID, "size=64k,mode=755")
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for writable in ("/tmp", "/dev/shm"):
-        os.makedirs(root + writable, exist_ok=True)
-        size = config["limits"]["disk_bytes"]
-        _mount("tmpfs", root + writable, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    size = config["limits"]["disk_bytes"]
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     os.makedirs(root + "/.old", exist_ok=True)
     number = _PIVOT_ROOT.get(os.uname().machine)
     if number is None:
