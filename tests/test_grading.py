@@ -474,3 +474,28 @@ def test_jobs_must_be_a_positive_int(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["grade", str(tmp_path), "--jobs", "0"])
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_statistics_count_failures_by_kind():
+    from course_utils.grading.report import ExerciseResult, Report, statistics, statistics_csv
+
+    def report(name, passed, message):
+        r = Report(submission=name, reference="notebooks/01_1x1_convolutions.ipynb")
+        r.exercises = [ExerciseResult(1, "conv1x1", passed, message)]
+        return r
+
+    reports = [
+        report("a", True, "conv1x1: correct on 5 cases and 5 hidden cases"),
+        report("b", False, 'conv1x1: wrong on case "bias=None": largest difference 4.51'),
+        report("c", False, 'conv1x1: wrong on case "1 image": largest difference 0.7'),
+        report("d", False, "conv1x1: not implemented yet (it raises NotImplementedError)"),
+        Report(submission="e", status="error", error="not a valid notebook"),
+    ]
+    (row,) = statistics(reports)
+    assert (row["submissions"], row["passed"], round(row["pass_rate"], 2)) == (4, 1, 0.25)
+    assert row["failures"][0] == ('conv1x1: wrong on case "...": largest difference #', 2)
+    assert (
+        statistics_csv([row])
+        .splitlines()[1]
+        .startswith("01_1x1_convolutions.ipynb,1,conv1x1,4,1,0.250,")
+    )

@@ -120,7 +120,7 @@ def csv_text(reports: list[Report]) -> str:
 def _kind(message: str) -> str:
     """A failure message with its case-specific numbers and names taken out, for counting."""
     message = re.sub(r'"[^"]*"', '"..."', message)
-    return re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", message)[:160]
+    return re.sub(r"\b\d+(\.\d+)?(e-?\d+)?\b", "#", message)[:160]  # not inside names
 
 
 def statistics(reports: list[Report], top: int = 3) -> list[dict]:
