@@ -15,6 +15,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "REMOTE_VALUE_AND_GRADIENT",
     "is_passed",
+    "passed_cases",
     "passed_line",
 ]
 
@@ -33,7 +34,15 @@ def passed_line(name: str, cases: int) -> str:
     return f"{name}: correct on {cases} cases"
 
 
+def passed_cases(line: str, name: str | None = None) -> int | None:
+    """The number of cases a "passed" verdict line counts (for ``name``, when given), else
+    None."""
+    match = _PASSED.fullmatch(line.strip())
+    if not match or (name is not None and match.group("name") != name):
+        return None
+    return int(match.group("n"))
+
+
 def is_passed(line: str, name: str | None = None) -> bool:
     """Whether a verdict line says "passed" (for ``name``, when given)."""
-    match = _PASSED.fullmatch(line.strip())
-    return bool(match) and (name is None or match.group("name") == name)
+    return passed_cases(line, name) is not None

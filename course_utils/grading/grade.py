@@ -26,7 +26,7 @@ import torch
 
 from ..checks import core
 from ..checks.guard import suspicious_names
-from ..contract import is_passed
+from ..contract import passed_cases
 from .exercises import Exercise, NotebookError, find_exercises, read_notebook, stub_source
 from .remote import Link
 from .report import ExerciseResult, Report
@@ -248,14 +248,14 @@ def _grade_exercise(ex: Exercise, session: Session, hidden_seed: int, timeout: f
     except Exception as error:  # whatever came back instead of the answer
         return False, f"could not look the answer up: {type(error).__name__}: {error}"
     visible = _verdict(check, answer, None)
-    if not is_passed(visible, ex.name):
+    cases = passed_cases(visible, ex.name)
+    if cases is None:
         return False, visible
     hidden = _verdict(check, answer, hidden_seed)
-    if not is_passed(hidden, ex.name):
+    extra = passed_cases(hidden, ex.name)
+    if extra is None:
         return False, hidden
-    cases = visible.rsplit(" correct on ", 1)[-1].removesuffix(" cases")
-    extra = hidden.rsplit(" correct on ", 1)[-1].removesuffix(" cases")
-    hidden_part = f" and {extra} hidden cases" if extra != "0" else " (it has no hidden cases)"
+    hidden_part = f" and {extra} hidden cases" if extra else " (it has no hidden cases)"
     return True, f"{ex.name}: correct on {cases} cases{hidden_part}"
 
 

@@ -101,6 +101,15 @@ def _clean_environment(home: str) -> dict[str, str]:
     }
 
 
+def _kill(pids: list[int]) -> None:
+    """SIGKILL each process, skipping those already gone."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _processes_of(uid: int) -> list[int]:
     """The processes of ``uid`` (Linux /proc), for the check that nothing is left."""
     found = []
@@ -161,11 +170,7 @@ class _Cgroups:
                 pids = [int(p) for p in (where / "cgroup.procs").read_text().split()]
             except OSError:
                 continue
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            _kill(pids)
 
     def remove(self) -> None:
         for where in reversed(self.dirs):
@@ -245,7 +250,8 @@ class Sandbox:
             env=env,
             cwd=str(work),
             start_new_session=True,
-            preexec_fn=self._limits_for_fallback if mode != "namespaces" else self._in_child,
+            # the worker sets its resource limits itself, in either mode, before student code
+            preexec_fn=self._in_child if mode == "namespaces" else None,
         )
         os.close(into_r)
         os.close(out_w)
@@ -274,24 +280,6 @@ class Sandbox:
         if self._cgroups is not None:
             self._cgroups.enter()
         _die_with_parent()
-
-    def _limits_for_fallback(self) -> None:
-        try:
-            import resource
-        except ImportError:  # Windows: no resource limits
-            return
-        for name, value in (
-            ("RLIMIT_AS", self.limits.memory_bytes),
-            ("RLIMIT_CPU", self.limits.cpu_seconds),
-            ("RLIMIT_FSIZE", self.limits.file_bytes),
-            ("RLIMIT_NOFILE", 256),
-            ("RLIMIT_CORE", 0),
-        ):
-            if hasattr(resource, name):
-                try:
-                    resource.setrlimit(getattr(resource, name), (value, value))
-                except (ValueError, OSError):
-                    pass
 
     @property
     def alive(self) -> bool:
@@ -377,11 +365,7 @@ class Sandbox:
                 left = _processes_of(self.uid)
                 if not left:
                     break
-                for pid in left:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                _kill(left)
                 time.sleep(0.1)
             else:
                 notes.append(f"processes of uid {self.uid} were still running: {left[:5]}")

@@ -57,6 +57,14 @@ def _python_source(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
+def _public_method(request: dict) -> str | None:
+    """The method a request names (None for a plain call); only public ones may be called."""
+    method = request.get("method")
+    if method is not None and (not isinstance(method, str) or method.startswith("_")):
+        raise WireError(f"refusing to call method {method!r}")
+    return method
+
+
 class Server:
     def __init__(self, into: int, out: int):
         self.into, self.out = into, out
@@ -144,10 +152,8 @@ class Server:
 
     def call(self, request: dict) -> dict:
         target = self.target(request.get("target"))
-        method = request.get("method")
+        method = _public_method(request)
         if method is not None:
-            if not isinstance(method, str) or method.startswith("_"):
-                raise WireError(f"refusing to call method {method!r}")
             target = getattr(target, method)
         return self._call(request, lambda args, kwargs: target(*args, **kwargs))
 
@@ -157,9 +163,7 @@ class Server:
         module = self.target(request.get("target"))
         if not isinstance(module, nn.Module):
             raise WireError("forward needs a module")
-        method = request.get("method")
-        if method is not None and (not isinstance(method, str) or method.startswith("_")):
-            raise WireError(f"refusing to call method {method!r}")
+        method = _public_method(request)
         with self.guarded(str(request.get("exercise", ""))):
             module.load_state_dict(decode(request["state"]))
             module.train(bool(request.get("training")))
