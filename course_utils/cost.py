@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .env import synchronize
+
 __all__ = [
     "conv2d_cost",
     "conv_output_size",
@@ -127,12 +129,10 @@ def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 10, warmup: i
     times = []
     with torch.no_grad():
         for i in range(warmup + repeats):
-            if x.is_cuda:
-                torch.cuda.synchronize()
+            synchronize(x.device)
             start = time.perf_counter()
             model(x)
-            if x.is_cuda:
-                torch.cuda.synchronize()
+            synchronize(x.device)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -186,6 +186,9 @@ def time_modules(run: Callable[[], object], modules: dict[str, nn.Module]) -> di
     ``{"seconds": total time in its forward calls, "calls": how many, "rows": the first
     dimension summed over calls of its first tensor argument}`` (images for a backbone,
     regions for a RoI head). Use it to see where a model's time goes (notebook 07).
+
+    On a GPU every stopwatch start and stop first waits for the queued work
+    (:func:`course_utils.env.synchronize`), so that each part is charged its own kernels.
     """
     if not modules or not all(isinstance(m, nn.Module) for m in modules.values()):
         raise ValueError("modules must be a non-empty dict of {name: nn.Module}")
@@ -195,11 +198,13 @@ def time_modules(run: Callable[[], object], modules: dict[str, nn.Module]) -> di
     for name, module in modules.items():
 
         def before(_, args, name=name):
+            synchronize()
             started[name].append(time.perf_counter())
             first = next((a for a in args if isinstance(a, torch.Tensor)), None)
             stats[name]["rows"] += int(first.shape[0]) if first is not None and first.ndim else 0
 
         def after(*_, name=name):
+            synchronize()
             stats[name]["seconds"] += time.perf_counter() - started[name].pop()
             stats[name]["calls"] += 1
 

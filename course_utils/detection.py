@@ -91,7 +91,8 @@ def label_proposals(
         raise ValueError(f"need 0 <= bg_iou <= fg_iou <= 1, got {bg_iou}, {fg_iou}")
     p = proposals.shape[0]
     if gt_boxes.shape[0] == 0:
-        return torch.zeros(p, dtype=torch.int64), torch.zeros(p, dtype=torch.int64)
+        zeros = torch.zeros(p, dtype=torch.int64, device=proposals.device)
+        return zeros, zeros.clone()
     best_iou, matched = box_iou(proposals, gt_boxes).nan_to_num(0.0).max(1)
     labels = gt_labels[matched].clone()
     labels[best_iou < fg_iou] = -1
@@ -178,10 +179,10 @@ def label_anchors(
             f"need 0 <= negative_iou <= positive_iou <= 1, got {negative_iou}, {positive_iou}"
         )
     if len(gt_boxes) == 0:
-        return torch.zeros(len(anchors), dtype=torch.int64)
+        return torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device)
     iou = box_iou(gt_boxes, anchors).nan_to_num(0.0)  # (G, A)
     best = iou.max(0).values
-    labels = torch.full((len(anchors),), -1, dtype=torch.int64)
+    labels = torch.full((len(anchors),), -1, dtype=torch.int64, device=anchors.device)
     labels[best < negative_iou] = 0
     labels[best >= positive_iou] = 1
     labels[(iou == iou.max(1, keepdim=True).values).any(0)] = 1
@@ -194,13 +195,15 @@ def sample_balanced(
     """A random balanced batch from index lists: at most ``int(batch_size * positive_fraction)``
     of ``positives`` and the rest of the batch from ``negatives`` (all of them if fewer), each
     drawn with ``torch.randperm`` from the global generator, positives first (torchvision's
-    ``BalancedPositiveNegativeSampler``). Returns the picked indices of each, in drawn order."""
+    ``BalancedPositiveNegativeSampler``). Returns the picked indices of each, in drawn order.
+
+    The permutations are drawn on the CPU (the global CPU generator) and then moved to the
+    indices' device, so that a seeded run picks the same samples on every device."""
     n_pos = min(len(positives), int(batch_size * positive_fraction))
     n_neg = min(len(negatives), batch_size - n_pos)
-    return (
-        positives[torch.randperm(len(positives))[:n_pos]],
-        negatives[torch.randperm(len(negatives))[:n_neg]],
-    )
+    pick_pos = torch.randperm(len(positives), device="cpu")[:n_pos]
+    pick_neg = torch.randperm(len(negatives), device="cpu")[:n_neg]
+    return positives[pick_pos.to(positives.device)], negatives[pick_neg.to(negatives.device)]
 
 
 def sample_anchors(
@@ -255,7 +258,7 @@ def postprocess(
     deltas = box_deltas.reshape(p, num_classes, 4)
     boxes = decode_boxes(proposals[:, None, :].expand(p, num_classes, 4), deltas)
     boxes = boxes.clamp(0, image_size).reshape(-1, 4)
-    labels = torch.arange(1, num_classes + 1).repeat(p)
+    labels = torch.arange(1, num_classes + 1, device=class_logits.device).repeat(p)
     scores = scores.reshape(-1)
     keep = scores > score_threshold
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]

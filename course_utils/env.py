@@ -16,7 +16,16 @@ import numpy as np
 import torch
 import torchvision
 
-__all__ = ["FAST", "IN_COLAB", "fast_mode", "in_colab", "pick_device", "seed_everything", "setup"]
+__all__ = [
+    "FAST",
+    "IN_COLAB",
+    "fast_mode",
+    "in_colab",
+    "pick_device",
+    "seed_everything",
+    "setup",
+    "synchronize",
+]
 
 
 def in_colab() -> bool:
@@ -56,6 +65,21 @@ def pick_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def synchronize(device: torch.device | str | None = None) -> None:
+    """Wait until the accelerator has finished the work queued so far; nothing on a CPU.
+
+    CUDA (and MPS) run kernels asynchronously: a call returns as soon as the work is queued,
+    so a clock read right after it measures almost nothing. Time a region as
+    ``synchronize(device); start = time.perf_counter(); ...; synchronize(device)`` and then
+    read the clock. ``device=None``: CUDA, if this process uses it (MPS only when named).
+    """
+    kind = None if device is None else torch.device(device).type
+    if kind in (None, "cuda") and torch.cuda.is_initialized():
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -121,5 +121,5 @@ def mask_loss(
         return mask_logits.sum() * 0
     rois = torch.cat([matched_idxs[:, None].to(boxes.dtype), boxes], dim=1)  # image index = object
     targets = roi_align(gt_masks[:, None].to(boxes.dtype), rois, m, 1.0, -1, False)[:, 0]
-    logits = mask_logits[torch.arange(p), gt_labels[matched_idxs]]
+    logits = mask_logits[torch.arange(p, device=mask_logits.device), gt_labels[matched_idxs]]
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))

@@ -19,6 +19,7 @@ from torchvision.models import detection
 
 from . import viz
 from .datasets.photos import sample_image
+from .env import pick_device
 
 __all__ = ["COCO_SKELETON", "TASKS", "is_cached", "load", "predict", "show_on_photos"]
 
@@ -69,13 +70,19 @@ def is_cached(task: str) -> bool:
     return os.path.exists(path)
 
 
-def load(task: str, weights: str | None = "DEFAULT", **model_kwargs) -> torch.nn.Module:
-    """The task's torchvision model in eval mode.
+def load(
+    task: str,
+    weights: str | None = "DEFAULT",
+    device: torch.device | str = "cpu",
+    **model_kwargs,
+) -> torch.nn.Module:
+    """The task's torchvision model in eval mode, on ``device``.
 
     Args:
         task: one of :data:`TASKS`.
         weights: ``"DEFAULT"`` for the pretrained weights (downloaded unless cached), or ``None``
             for random weights (nothing is downloaded, the backbone's weights neither).
+        device: where the model goes (``env.pick_device()`` for the best one).
         model_kwargs: passed to the builder, for example ``min_size`` for the detectors.
     """
     builder, pretrained, _ = _task(task)
@@ -84,17 +91,18 @@ def load(task: str, weights: str | None = "DEFAULT", **model_kwargs) -> torch.nn
     if weights is None:
         if task != "classification":
             model_kwargs.setdefault("weights_backbone", None)
-        return builder(weights=None, **model_kwargs).eval()
-    return builder(weights=pretrained, **model_kwargs).eval()
+        return builder(weights=None, **model_kwargs).eval().to(device)
+    return builder(weights=pretrained, **model_kwargs).eval().to(device)
 
 
 @torch.no_grad()
 def predict(task: str, model: torch.nn.Module, photos: Sequence[torch.Tensor]) -> list[dict]:
-    """Run ``model`` on (3, H, W) photos in [0, 1]; one dict per photo.
+    """Run ``model`` on (3, H, W) photos in [0, 1]; one dict per photo, on the model's device.
 
-    Classification gives ``{"probabilities": (1000,)}`` (the weights' own resize, crop and
-    normalisation are applied); the detectors give torchvision's output dicts (``boxes``,
-    ``labels``, ``scores``, and ``masks`` (N, H, W) in [0, 1] or ``keypoints`` (N, 17, 3)).
+    The photos are sent to the model's device first. Classification gives
+    ``{"probabilities": (1000,)}`` (the weights' own resize, crop and normalisation are
+    applied); the detectors give torchvision's output dicts (``boxes``, ``labels``, ``scores``,
+    and ``masks`` (N, H, W) in [0, 1] or ``keypoints`` (N, 17, 3)).
     """
     _, pretrained, _ = _task(task)
     device = next(model.parameters()).device
@@ -112,6 +120,7 @@ def show_on_photos(
     weights: str | None = "DEFAULT",
     score_threshold: float = 0.7,
     size: int | None = None,
+    device: torch.device | str | None = None,
     **model_kwargs,
 ):
     """Draw the task's pretrained torchvision model's predictions on scikit-image's photos.
@@ -125,9 +134,12 @@ def show_on_photos(
         weights: ``None`` runs the same code with random weights (nothing downloaded).
         score_threshold: the detectors' boxes below this score are not drawn.
         size: resize the photos' shorter side first (default: as shipped).
+        device: where the model runs (default: ``env.pick_device()``, a GPU when there is one);
+            the photos are sent there.
 
     Returns:
-        ``(figure, outputs)`` with :func:`predict`'s outputs, or ``None`` when skipped.
+        ``(figure, outputs)`` with :func:`predict`'s outputs (moved to the CPU), or ``None``
+        when skipped.
     """
     builder, pretrained, default_photos = _task(task)
     megabytes = pretrained.meta.get("_file_size", 0)
@@ -138,7 +150,7 @@ def show_on_photos(
         )
         return None
     try:
-        model = load(task, weights, **model_kwargs)
+        model = load(task, weights, device or pick_device(), **model_kwargs)
     except OSError as error:  # no network (URLError is an OSError)
         print(f"Could not download {builder.__name__}'s weights (offline?): {error}")
         return None
@@ -146,7 +158,7 @@ def show_on_photos(
     names = list(photos) if photos is not None else list(default_photos)
     images = [sample_image(name, size) for name in names]
     images = [im.expand(3, -1, -1) for im in images]  # grey photos as RGB
-    outputs = predict(task, model, images)
+    outputs = [{k: v.cpu() for k, v in out.items()} for out in predict(task, model, images)]
     categories = pretrained.meta["categories"]
     fig, axes = plt.subplots(1, len(images), figsize=(3.2 * len(images), 3.4), squeeze=False)
     for ax, image, out in zip(axes[0], images, outputs, strict=True):

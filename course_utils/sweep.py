@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .env import seed_everything
+from .env import seed_everything, synchronize
 from .progress import progress_bar
 
 __all__ = ["Member", "SweepResult", "concatenate", "fit", "grid", "log_spaced_checkpoints"]
@@ -89,7 +89,10 @@ class SweepResult:
         differs from the eval-mode ``train_error``.)"""
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
-        kernel = torch.ones(1, 1, window, dtype=self.batch_error.dtype) / window
+        kernel = torch.ones(
+            1, 1, window, dtype=self.batch_error.dtype, device=self.batch_error.device
+        )
+        kernel = kernel / window
         padded = torch.cat([self.batch_error[:, :1].expand(-1, window - 1), self.batch_error], 1)
         return torch.nn.functional.conv1d(padded[:, None], kernel)[:, 0]
 
@@ -97,7 +100,7 @@ class SweepResult:
         """Per member, the first iteration at which :meth:`running_error` <= threshold
         (``inf`` if never within the budget)."""
         below = self.running_error(window) <= threshold
-        its = torch.arange(1, below.shape[1] + 1, dtype=torch.float64)
+        its = torch.arange(1, below.shape[1] + 1, dtype=torch.float64, device=below.device)
         return torch.where(below, its, torch.full_like(its, math.inf)).amin(1)
 
     def model(self, i: int) -> nn.Module:
@@ -120,15 +123,19 @@ class SweepResult:
     def subset(self, indices: Sequence[int]) -> SweepResult:
         """The same result restricted to some members (e.g. ``result.select(augment=True)``)."""
         index = torch.as_tensor(list(indices), dtype=torch.long)
+
+        def rows(v: torch.Tensor) -> torch.Tensor:  # states live on the training device
+            return v[index.to(v.device)]
+
         return SweepResult(
             members=[self.members[i] for i in index.tolist()],
             iterations=list(self.iterations),
-            curves={k: v[index] for k, v in self.curves.items()},
+            curves={k: rows(v) for k, v in self.curves.items()},
             diverged_at=[self.diverged_at[i] for i in index.tolist()],
             seconds=self.seconds,
-            states={k: v[index] for k, v in self.states.items()},
+            states={k: rows(v) for k, v in self.states.items()},
             make_model=self.make_model,
-            batch_error=self.batch_error[index],
+            batch_error=rows(self.batch_error),
         )
 
     def first_below(self, name: str, threshold: float) -> torch.Tensor:
@@ -136,7 +143,7 @@ class SweepResult:
         (``inf`` if never: not within the budget, or diverged)."""
         curve = self.curves[name]
         reached = curve <= threshold  # NaN compares False
-        its = torch.tensor(self.iterations, dtype=torch.float64)
+        its = torch.tensor(self.iterations, dtype=torch.float64, device=curve.device)
         first = torch.where(reached, its, torch.full_like(its, math.inf)).amin(1)
         return first
 
@@ -386,5 +393,6 @@ def fit(
         if at is not None:
             result.batch_error[i, at - 1 :] = math.nan
     result.states = {k: v.detach() for k, v in {**params, **buffers}.items()}
+    synchronize(device)  # the device's queued work belongs to the sweep's time
     result.seconds = time.perf_counter() - start
     return result

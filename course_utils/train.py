@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .env import synchronize
 from .progress import progress_bar
 
 __all__ = ["History", "detect", "evaluate", "fit", "fit_detector", "predict"]
@@ -157,6 +158,7 @@ def fit(
             postfix["val_acc"] = f"{val['accuracy']:.3f}"
         bar.set_postfix(postfix)
         bar.update(1)
+    synchronize(device)  # CUDA runs asynchronously: wait for it before reading the clock
     bar.close()
     history.seconds = time.perf_counter() - start
     if progress:  # a plain line too: a saved notebook shows a progress widget only as text
@@ -240,6 +242,7 @@ def fit_detector(
                 window = {}
             if done == iterations:
                 break
+    synchronize(device)  # CUDA runs asynchronously: wait for it before reading the clock
     bar.close()
     history.seconds = time.perf_counter() - start
     if progress:

@@ -14,6 +14,10 @@ images and label maps at once: :func:`unet_displacement` draws the smooth displa
 
 :func:`horizontal_flip` and :class:`RandomHorizontalFlip` flip one detection sample (image,
 boxes, masks and keypoints, left and right landmarks swapped) for Keypoint R-CNN (08).
+
+Devices: the random transforms draw their numbers on the generator's device (the CPU for a
+plain ``torch.Generator()``) and move them to the images' device, so a seeded generator gives
+the same transforms whatever device the images are on.
 """
 
 from __future__ import annotations
@@ -89,6 +93,11 @@ def affine(
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def _draw_device(generator: torch.Generator | None) -> torch.device:
+    """Where random numbers from ``generator`` are drawn (the global generator: the CPU)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def random_shift(
     images: torch.Tensor, generator: torch.Generator, max_shift: int = 2
 ) -> torch.Tensor:
@@ -101,12 +110,16 @@ def random_shift(
     if max_shift < 0:
         raise ValueError(f"max_shift must be >= 0, got {max_shift}")
     n, c, h, w = images.shape
-    dx, dy = torch.randint(-max_shift, max_shift + 1, (2, n, 1), generator=generator)
+    device = images.device
+    shifts = torch.randint(
+        -max_shift, max_shift + 1, (2, n, 1), generator=generator, device=_draw_device(generator)
+    )
+    dx, dy = shifts.to(device)
     padded = F.pad(images, (max_shift,) * 4)
-    rows = torch.arange(h) + max_shift - dy  # (n, h): where each output row reads from
-    cols = torch.arange(w) + max_shift - dx  # (n, w)
-    batch = torch.arange(n).view(n, 1, 1, 1)
-    channel = torch.arange(c).view(1, c, 1, 1)
+    rows = torch.arange(h, device=device) + max_shift - dy  # (n, h): where each output row reads
+    cols = torch.arange(w, device=device) + max_shift - dx  # (n, w)
+    batch = torch.arange(n, device=device).view(n, 1, 1, 1)
+    channel = torch.arange(c, device=device).view(1, c, 1, 1)
     return padded[batch, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]
 
 
@@ -127,9 +140,10 @@ def random_affine(
             f"need degrees >= 0, max_shift >= 0 and 0 < scale[0] <= scale[1], got {degrees}, "
             f"{max_shift}, {scale}"
         )
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * degrees
-    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator)
-    zoom = scale[0] + torch.rand(n, generator=generator) * (scale[1] - scale[0])
+    at = _draw_device(generator)  # affine() moves the draws to the images' device
+    angle = (torch.rand(n, generator=generator, device=at) * 2 - 1) * degrees
+    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator, device=at)
+    zoom = scale[0] + torch.rand(n, generator=generator, device=at) * (scale[1] - scale[0])
     return affine(images, angle, shifts.to(images.dtype), zoom)
 
 
@@ -180,7 +194,7 @@ class RandomHorizontalFlip:
         self.flip_index, self.p, self.generator = flip_index, p, generator
 
     def __call__(self, image, target: dict):
-        if torch.rand((), generator=self.generator) < self.p:
+        if torch.rand((), generator=self.generator, device=_draw_device(self.generator)) < self.p:
             return horizontal_flip(image, target, self.flip_index)
         return image, target
 
@@ -206,7 +220,8 @@ def unet_displacement(
 
     Returns:
         (n, 2, height, width) float32 displacements in pixels, (dx, dy): output pixel (x, y)
-        reads the input at (x + dx, y + dy) (see :func:`elastic_warp`).
+        reads the input at (x + dx, y + dy) (see :func:`elastic_warp`), on the generator's
+        device (the CPU for a plain ``torch.Generator()``).
     """
     if grid < 2:
         raise ValueError(f"grid must be >= 2 points per side, got {grid}")
@@ -214,7 +229,8 @@ def unet_displacement(
         raise ValueError(f"std must be >= 0 pixels, got {std}")
     if n < 0 or height < 2 or width < 2:
         raise ValueError(f"need n >= 0 and a size of at least 2x2, got n={n}, {height}x{width}")
-    coarse = torch.randn(n, 2, grid, grid, generator=generator) * std
+    coarse = torch.randn(n, 2, grid, grid, generator=generator, device=_draw_device(generator))
+    coarse = coarse * std
     return F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)
 
 

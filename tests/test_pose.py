@@ -351,7 +351,9 @@ def test_flip_keypoints_mirrors_like_torchvision_boxes_and_swaps_sides(n, width,
     # torchvision's KeyPoints tv_tensor counts x as a pixel index: W - 1 - x, one pixel apart.
     as_points = tv_tensors.KeyPoints(points, canvas_size=(7, width))
     index_flip = TF.horizontal_flip(as_points).as_subclass(torch.Tensor)
-    assert torch.allclose(flipped[..., :2].reshape(-1, 2) - index_flip, torch.tensor([1.0, 0.0]))
+    # float32: x near 300 carries about 3e-5 of rounding, so compare with that margin
+    offset = flipped[..., :2].reshape(-1, 2) - index_flip
+    assert torch.allclose(offset, torch.tensor([1.0, 0.0]), atol=1e-4)
     # torchvision's references/detection flip: x -> width - x after the flip_inds permutation.
     assert torch.equal(flipped[..., 2], keypoints[:, index, 2])
     assert torch.allclose(

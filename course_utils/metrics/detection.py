@@ -8,6 +8,9 @@ traces the precision-recall curve; AP is the area under it, and mAP the mean ove
 
 ``mean_average_precision`` follows DESIGN.md's contract. With ``interpolation="coco"`` it
 agrees with pycocotools' COCOeval AP at the same IoU threshold (area "all", 100 detections).
+
+Device: the inputs are moved to the CPU first (``_field`` for the dicts, the start of
+``average_precision``); results are Python floats and CPU tensors.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def average_precision(
         raise ValueError("AP is undefined for a class without ground-truth objects")
     if interpolation not in ("voc", "coco"):
         raise ValueError(f'interpolation must be "voc" or "coco", got {interpolation!r}')
+    scores, true_positive = scores.cpu(), true_positive.cpu()
     order = torch.argsort(scores, descending=True, stable=True)
     tp = true_positive[order].double().cumsum(0)
     fp = (~true_positive[order]).double().cumsum(0)
@@ -64,7 +68,7 @@ def average_precision(
     else:
         # recall levels computed as numpy.linspace does (i * 0.01, last one exactly 1), so that
         # a recall of exactly 0.7 falls on the same side of "0.7" as in pycocotools
-        levels = torch.arange(101, dtype=torch.float64) * 0.01
+        levels = torch.arange(101, dtype=torch.float64, device=recall.device) * 0.01
         levels[-1] = 1.0
         index = torch.searchsorted(recall, levels, side="left")
         padded = torch.cat([envelope, envelope.new_zeros(1)])
@@ -78,7 +82,7 @@ def _field(item: dict, key: str, index: int, kind: str):
             f"{kind}[{index}] has no {key!r}; expected keys boxes, labels"
             + (", scores" if kind == "preds" else "")
         )
-    return torch.as_tensor(item[key])
+    return torch.as_tensor(item[key]).cpu()  # every metric computes on the CPU
 
 
 def mean_average_precision(

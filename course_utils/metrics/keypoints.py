@@ -11,6 +11,9 @@ keypoint AP.
   (``mean_average_precision(..., iou_type="keypoints")``).
 
 Labelled means visibility > 0 (COCO's and torchvision's rule: hidden landmarks count).
+
+Device: every function moves its tensor inputs to the CPU first; results are Python floats or
+CPU tensors.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ _PRED_KEYS = ("boxes", "scores", "keypoints")
 _TARGET_KEYS = ("boxes", "keypoints")
 
 
+def _cpu(value) -> torch.Tensor:
+    """A dict entry as a CPU tensor (where every metric computes)."""
+    return torch.as_tensor(value).cpu()
+
+
 def _check_keypoints(pred: torch.Tensor, target: torch.Tensor) -> None:
     if not isinstance(target, torch.Tensor) or target.dim() != 3 or target.shape[-1] != 3:
         raise ValueError("target keypoints must be a tensor (N, K, 3) of x, y, visibility")
@@ -49,6 +57,7 @@ def within_radius(
 ) -> torch.Tensor:
     """(N, K) bool: each prediction lies within ``alpha * max(box width, box height)`` of its
     target landmark, labelled or not (NaN predictions are never within). PCK's rule."""
+    pred, target, boxes = pred.cpu(), target.cpu(), boxes.cpu()
     size = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     distance = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
     return distance <= alpha * size[:, None]  # NaN compares False
@@ -72,6 +81,7 @@ def left_right_swaps(
         ``(swapped, eligible)``: two (N, K) bool tensors, ``swapped`` within ``eligible``.
     """
     _check_keypoints(pred, target)
+    pred, target, boxes = pred.cpu(), target.cpu(), boxes.cpu()
     index = torch.as_tensor(flip_index, dtype=torch.long, device=target.device)
     if index.shape != (target.shape[1],):
         raise ValueError(
@@ -109,6 +119,7 @@ def pck(
         raise ValueError(f"got {len(pred)} predictions, {len(target)} targets, {len(boxes)} boxes")
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
+    pred, target, boxes = pred.cpu(), target.cpu(), boxes.cpu()
     correct = within_radius(pred, target, boxes, alpha)
     labelled = target[..., 2] > 0
     hits = (correct & labelled).sum(0).double()
@@ -139,7 +150,9 @@ def object_keypoint_similarity(
         raise ValueError(
             f"areas must be a ({len(target)},) tensor, one per target, got {areas!r:.60}"
         )
-    sig = torch.as_tensor(sigmas, dtype=torch.float64).expand(target.shape[1])
+    pred, target, areas = pred.cpu(), target.cpu(), areas.cpu()
+    sig = torch.as_tensor(sigmas, dtype=torch.float64, device=target.device)
+    sig = sig.expand(target.shape[1])
     d2 = (pred[:, None, :, :2].double() - target[None, :, :, :2].double()).pow(2).sum(-1)
     scale = 2 * areas.double()[None, :, None] * (2 * sig) ** 2 + torch.finfo(torch.float64).eps
     labelled = (target[..., 2] > 0).double()[None]  # (1, G, K)
@@ -167,13 +180,13 @@ def match_people(
             missing = [k for k in keys if k not in item]
             if missing:
                 raise ValueError(f"{kind}[{i}] has no {missing}; expected keys {list(keys)}")
-        gt_kps, gt_boxes = torch.as_tensor(target["keypoints"]), torch.as_tensor(target["boxes"])
-        order = torch.argsort(torch.as_tensor(pred["scores"]), descending=True, stable=True)
-        det_boxes = torch.as_tensor(pred["boxes"])[order].float()
+        gt_kps, gt_boxes = _cpu(target["keypoints"]), _cpu(target["boxes"])
+        order = torch.argsort(_cpu(pred["scores"]), descending=True, stable=True)
+        det_boxes = _cpu(pred["boxes"])[order].float()
         taken = greedy_assignment(box_iou(det_boxes, gt_boxes.float()), iou_threshold)
-        out = torch.full((len(gt_kps), gt_kps.shape[1], 2), float("nan"))
+        out = torch.full((len(gt_kps), gt_kps.shape[1], 2), float("nan"), device=gt_kps.device)
         hit = taken >= 0
-        out[taken[hit]] = torch.as_tensor(pred["keypoints"])[order][hit][..., :2].float()
+        out[taken[hit]] = _cpu(pred["keypoints"])[order][hit][..., :2].float()
         paired.append(out)
         kept.append(gt_kps.float())
         boxes.append(gt_boxes.float())

@@ -7,6 +7,9 @@
 
 ``confusion_matrix``, ``mean_accuracy`` and ``mean_iou`` follow DESIGN.md's contract: integer
 label maps of any shape; a class absent from both prediction and target is left out of a mean.
+
+Device: the label maps are moved to the CPU first (``_scored_labels``, ``accuracy``,
+``boundary_iou``); results are Python floats or CPU tensors.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ __all__ = [
 def _scored_labels(
     pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check two integer label maps; return their scored positions, flattened (int64)."""
+    """Check two integer label maps; return their scored positions, flattened (int64), on the
+    CPU (where every metric of this module computes)."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
@@ -39,7 +43,7 @@ def _scored_labels(
         )
     if pred.is_floating_point() or target.is_floating_point():
         raise ValueError("pred and target must hold integer class labels (take argmax of scores)")
-    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    pred, target = pred.cpu().reshape(-1).long(), target.cpu().reshape(-1).long()
     if ignore_index is not None:
         keep = target != ignore_index
         pred, target = pred[keep], target[keep]
@@ -70,7 +74,7 @@ def confusion_matrix(
     """
     pred, target = _scored_labels(pred, target, num_classes, ignore_index)
     counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes).cpu()
+    return counts.reshape(num_classes, num_classes)
 
 
 def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -82,7 +86,7 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
         )
     if target.numel() == 0:
         raise ValueError("accuracy of an empty set is undefined")
-    return (pred == target).float().mean().item()
+    return (pred.cpu() == target.cpu()).float().mean().item()
 
 
 def _present(cm: torch.Tensor) -> torch.Tensor:
@@ -174,6 +178,7 @@ def boundary_iou(
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be a positive int, got {width!r}")
     _scored_labels(pred, target, num_classes, ignore_index)  # validates the label maps
+    pred, target = pred.cpu(), target.cpu()
     if pred.dim() not in (2, 3):
         raise ValueError(f"expected (H, W) or (N, H, W) label maps, got shape {tuple(pred.shape)}")
     pred, target = pred.reshape(-1, *pred.shape[-2:]), target.reshape(-1, *target.shape[-2:])

@@ -1,4 +1,7 @@
-"""Greedy matching of detections to ground truth, shared by every AP and by PCK."""
+"""Greedy matching of detections to ground truth, shared by every AP and by PCK.
+
+Device: the IoU matrix is moved to the CPU first (a loop over detections); results are on the CPU.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +32,12 @@ def greedy_assignment(iou: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     Returns:
         (D,) int64: the index of the ground-truth object matched by each detection, -1 for none.
     """
+    iou = iou.cpu()
     num_det, num_gt = iou.shape
-    assigned = torch.full((num_det,), -1, dtype=torch.int64)
+    assigned = torch.full((num_det,), -1, dtype=torch.int64, device=iou.device)
     if num_gt == 0:
         return assigned
-    claimed = torch.zeros(num_gt, dtype=torch.bool)
+    claimed = torch.zeros(num_gt, dtype=torch.bool, device=iou.device)
     for d in range(num_det):  # sequential by nature: each match changes what is left
         candidates = iou[d].masked_fill(claimed, -1.0)
         best = int(candidates.argmax())
