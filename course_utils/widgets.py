@@ -26,6 +26,13 @@ def _interact(function, **controls):
     from IPython.display import display
 
     widget = ipywidgets.interactive(function, **controls)  # draws the first figure
+    # Room for the longest name: the default label is 80 px wide and cut "iou_threshold" and
+    # "sampling_ratio" to "iou_thres..." and "sampling_...". One width for all, so that the
+    # sliders line up, and as much more for the whole row, so that the tracks keep their length.
+    width = max((len(c.description) for c in widget.kwargs_widgets), default=0) + 2
+    for control in widget.kwargs_widgets:
+        control.style.description_width = f"{width}ch"
+        control.layout.width = f"calc({width}ch + 220px)"
     bundle = getattr(widget, "_repr_mimebundle_", None)
     if callable(bundle):  # ipywidgets 8: replace the "interactive(children=..." text
         display({**bundle(), "text/plain": PLACEHOLDER}, raw=True)
