@@ -24,6 +24,7 @@ def pytest_configure(config):
 # Roughly how long each slow file takes inside the test command (seconds, measured on a 2-core
 # CPU; the table in the README). Only an ordering hint: the longest files start first.
 EXPECTED_SECONDS = {
+    "test_colab.py": 1500,
     "05_semantic_segmentation.ipynb": 173,
     "test_grading.py": 206,
     "test_grading_attacks.py": 95,
@@ -33,6 +34,7 @@ EXPECTED_SECONDS = {
     "04_resnet.ipynb": 77,
     "07_instance_segmentation.ipynb": 62,
     "02_global_average_pooling.ipynb": 36,
+    "test_browser.py": 30,
 }
 
 
@@ -50,16 +52,25 @@ def pytest_collection_modifyitems(config, items):
 
 
 _seconds_per_file: dict[str, float] = {}
+_colab: dict[str, str] = {}
 
 
 def pytest_runtest_logreport(report):
     path = report.nodeid.split("::")[0]
     _seconds_per_file[path] = _seconds_per_file.get(path, 0.0) + report.duration
+    if report.when == "call" and path.endswith("test_colab.py") and "[" in report.nodeid:
+        seconds = dict(report.user_properties).get("colab_seconds", "?")
+        outcome = "ok" if report.passed else report.outcome.upper()
+        _colab[report.nodeid.split("[", 1)[1].rstrip("]")] = f"{outcome:7s} {seconds:>5} s"
 
 
 def pytest_terminal_summary(terminalreporter):
     """Seconds per test file and notebook (set-up, calls and tear-down; with several workers
     they overlap, so they add up to more than the wall time): the README's timing table."""
+    if _colab:
+        terminalreporter.section("the notebooks on the simulated Colab (tests/colab)")
+        for name, line in _colab.items():
+            terminalreporter.write_line(f"{line}  {name}")
     if not _seconds_per_file:
         return
     terminalreporter.section("seconds per file")
