@@ -126,6 +126,12 @@ def _processes_of(uid: int) -> list[int]:
     return found
 
 
+def _write_if_present(path: Path, value: str) -> None:
+    """Write a cgroup setting the kernel offers only with some features (swap accounting)."""
+    if path.is_file():
+        path.write_text(value)
+
+
 class _Cgroups:
     """Limits on a whole submission (all its processes together): memory and process count,
     in cgroups the grader creates below its own (Linux cgroup v1 or v2, when it may). Rlimits
@@ -148,6 +154,7 @@ class _Cgroups:
                 self.dirs.append(where)
                 (where / "memory.max").write_text(str(wanted["memory"]))
                 (where / "pids.max").write_text(str(wanted["pids"]))
+                _write_if_present(where / "memory.swap.max", "0")
             else:  # v1: a tree per controller
                 for controller, value in wanted.items():
                     where = self.ROOT / controller / mine[controller].lstrip("/") / name
@@ -155,6 +162,13 @@ class _Cgroups:
                     self.dirs.append(where)
                     limit = "memory.limit_in_bytes" if controller == "memory" else "pids.max"
                     (where / limit).write_text(str(value))
+                    if controller == "memory":
+                        # memory + swap held to the same total (the limit alone counts only
+                        # RAM: with swap the pages move out instead of the process being
+                        # killed); and the OOM killer on, which v1 children inherit from
+                        # their parent
+                        _write_if_present(where / "memory.memsw.limit_in_bytes", str(value))
+                        (where / "memory.oom_control").write_text("0")
         except (OSError, KeyError, IndexError) as error:
             self.remove()
             self.dirs, self.note = [], f"no per-submission cgroup limits here ({error})"
