@@ -126,10 +126,19 @@ def _processes_of(uid: int) -> list[int]:
     return found
 
 
-def _write_if_present(path: Path, value: str) -> None:
+def _write_if_present(path: Path, value: str) -> bool:
     """Write a cgroup setting the kernel offers only with some features (swap accounting)."""
     if path.is_file():
         path.write_text(value)
+        return True
+    return False
+
+
+def _has_swap() -> bool:
+    try:
+        return len(Path("/proc/swaps").read_text().splitlines()) > 1
+    except OSError:
+        return False
 
 
 class _Cgroups:
@@ -141,7 +150,8 @@ class _Cgroups:
 
     def __init__(self, limits: Limits, name: str):
         self.dirs: list[Path] = []
-        self.note = ""
+        self.note = "a cgroup limits it as a whole"
+        swap_held = False
         wanted = {"memory": limits.total_memory_bytes, "pids": limits.processes}
         try:
             mine = dict(
@@ -154,7 +164,7 @@ class _Cgroups:
                 self.dirs.append(where)
                 (where / "memory.max").write_text(str(wanted["memory"]))
                 (where / "pids.max").write_text(str(wanted["pids"]))
-                _write_if_present(where / "memory.swap.max", "0")
+                swap_held = _write_if_present(where / "memory.swap.max", "0")
             else:  # v1: a tree per controller
                 for controller, value in wanted.items():
                     where = self.ROOT / controller / mine[controller].lstrip("/") / name
@@ -167,8 +177,15 @@ class _Cgroups:
                         # RAM: with swap the pages move out instead of the process being
                         # killed); and the OOM killer on, which v1 children inherit from
                         # their parent
-                        _write_if_present(where / "memory.memsw.limit_in_bytes", str(value))
+                        swap_held = _write_if_present(
+                            where / "memory.memsw.limit_in_bytes", str(value)
+                        )
                         (where / "memory.oom_control").write_text("0")
+            if not swap_held and _has_swap():
+                self.note = (
+                    "a cgroup limits its memory as a whole, but not its swap (this kernel has "
+                    "no swap accounting): past the limit it is swapped out, not killed"
+                )
         except (OSError, KeyError, IndexError) as error:
             self.remove()
             self.dirs, self.note = [], f"no per-submission cgroup limits here ({error})"
@@ -287,7 +304,7 @@ class Sandbox:
         """How the whole submission is limited, for the report."""
         if self._cgroups is None:
             return "per-process limits only"
-        return "a cgroup limits it as a whole" if self._cgroups.dirs else self._cgroups.note
+        return self._cgroups.note
 
     def _in_child(self) -> None:
         """In the child, before exec (namespaces mode)."""
