@@ -9,7 +9,7 @@ Split by role, the way torchvision is:
 - ``cost``: parameter and multiply-add counts, forward-pass timing
 - ``metrics``: confusion matrix, accuracy, mean accuracy and mean IoU, boundary IoU;
   detection matching, AP and mAP (boxes and masks)
-- ``detection``: R-CNN's pieces that are not ops (sliding-window proposals, proposal and anchor
+- ``regions``: R-CNN's pieces that are not ops (sliding-window proposals, proposal and anchor
   labelling, anchor sampling, box coding, post-processing)
 - ``proposals``: selective search, R-CNN's region proposals
 - ``losses``: segmentation losses (softmax and per-class sigmoid cross-entropy)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import checks, cost, detection, losses, metrics, models, ops
+from course_utils import checks, cost, losses, metrics, models, ops, regions
 from course_utils.checks import core
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -1036,7 +1036,7 @@ def anchors_best_by_argmax(anchors, gt, hi=0.7, lo=0.3):
 
 
 def anchors_strictly_greater(anchors, gt, hi=0.7, lo=0.3):
-    labels = detection.label_anchors(anchors, gt, hi, lo)
+    labels = regions.label_anchors(anchors, gt, hi, lo)
     if len(gt):
         exact = _anchor_iou(anchors, gt).max(0).values == hi
         best_for_gt = (
@@ -1047,14 +1047,14 @@ def anchors_strictly_greater(anchors, gt, hi=0.7, lo=0.3):
 
 
 def anchors_negative_inclusive(anchors, gt, hi=0.7, lo=0.3):
-    labels = detection.label_anchors(anchors, gt, hi, lo)
+    labels = regions.label_anchors(anchors, gt, hi, lo)
     if len(gt):
         labels[(_anchor_iou(anchors, gt).max(0).values == lo) & (labels == -1)] = 0
     return labels
 
 
 def anchors_no_ignored(anchors, gt, hi=0.7, lo=0.3):
-    labels = detection.label_anchors(anchors, gt, hi, lo)
+    labels = regions.label_anchors(anchors, gt, hi, lo)
     return labels.clamp(min=0)
 
 
@@ -1126,25 +1126,25 @@ def sample_own_generator(labels, batch_size, fraction):
 
 
 def sample_indices(labels, batch_size, fraction):
-    pos, neg = detection.sample_anchors(labels, batch_size, fraction)
+    pos, neg = regions.sample_anchors(labels, batch_size, fraction)
     return pos.nonzero().squeeze(1), neg.nonzero().squeeze(1)
 
 
-class CoderWithoutWeights(detection.BoxCoder):
+class CoderWithoutWeights(regions.BoxCoder):
     def encode(self, anchors, boxes):
-        return detection.encode_boxes(anchors, boxes)
+        return regions.encode_boxes(anchors, boxes)
 
     def decode(self, anchors, deltas):
-        return detection.decode_boxes(anchors, deltas)
+        return regions.decode_boxes(anchors, deltas)
 
 
-class CoderMultipliesWhenDecoding(detection.BoxCoder):
+class CoderMultipliesWhenDecoding(regions.BoxCoder):
     def decode(self, anchors, deltas):
         w = torch.tensor(self.weights)
-        return detection.decode_boxes(anchors, deltas * w * w, self.weights)
+        return regions.decode_boxes(anchors, deltas * w * w, self.weights)
 
 
-class CoderCorners(detection.BoxCoder):
+class CoderCorners(regions.BoxCoder):
     def encode(self, anchors, boxes):
         wx, wy, ww, wh = self.weights
         aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
@@ -1154,7 +1154,7 @@ class CoderCorners(detection.BoxCoder):
         return torch.stack([dx, dy, ww * torch.log(w / aw), wh * torch.log(h / ah)], 1)
 
 
-class CoderUnclamped(detection.BoxCoder):
+class CoderUnclamped(regions.BoxCoder):
     def decode(self, anchors, deltas):  # exp of the raw size deltas: no clamp
         return self._raw(anchors, deltas)
 
@@ -1167,7 +1167,7 @@ class CoderUnclamped(detection.BoxCoder):
         return torch.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], 1)
 
 
-class CoderClampsBeforeDividing(detection.BoxCoder):
+class CoderClampsBeforeDividing(regions.BoxCoder):
     def decode(self, anchors, deltas):
         limit = math.log(1000.0 / 16)
         w = torch.tensor(self.weights)
@@ -1191,16 +1191,16 @@ class CoderSymmetricClamp(CoderClampsBeforeDividing):
         return self._raw_weighted(anchors, scaled, torch.ones(4))
 
 
-class CoderNoLog(detection.BoxCoder):
+class CoderNoLog(regions.BoxCoder):
     def encode(self, anchors, boxes):
-        d = detection.encode_boxes(anchors, boxes, self.weights)
+        d = regions.encode_boxes(anchors, boxes, self.weights)
         w = torch.tensor(self.weights)
         return torch.cat([d[:, :2], w[2:] * (torch.exp(d[:, 2:] / w[2:]) - 1)], 1)
 
 
-class CoderDividesByBox(detection.BoxCoder):
+class CoderDividesByBox(regions.BoxCoder):
     def encode(self, anchors, boxes):
-        d = detection.encode_boxes(anchors, boxes, self.weights)
+        d = regions.encode_boxes(anchors, boxes, self.weights)
         aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         return torch.cat(
@@ -1402,7 +1402,7 @@ EXERCISES = {
     ),
     "label_anchors": (
         checks.check_label_anchors,
-        detection.label_anchors,
+        regions.label_anchors,
         [
             anchors_no_best_rule,
             anchors_best_by_argmax,
@@ -1414,7 +1414,7 @@ EXERCISES = {
     ),
     "sample_anchors": (
         checks.check_sample_anchors,
-        detection.sample_anchors,
+        regions.sample_anchors,
         [
             sample_first_ones,
             sample_fixed_negative_quota,
@@ -1427,7 +1427,7 @@ EXERCISES = {
     ),
     "BoxCoder": (
         checks.check_box_coder,
-        detection.BoxCoder,
+        regions.BoxCoder,
         [
             CoderWithoutWeights,
             CoderMultipliesWhenDecoding,

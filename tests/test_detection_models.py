@@ -5,20 +5,18 @@ import torch
 import torchvision.ops as tvo
 from torchvision.models.detection._utils import BoxCoder
 
-from course_utils import detection, models, ops, train, viz
+from course_utils import models, ops, regions, train, viz
 from course_utils.datasets import ShapesScenes, detection_collate
 
 
 def test_sliding_windows_cover_the_image_with_the_asked_shapes():
-    windows = detection.sliding_window_proposals(
-        64, sizes=(16,), aspect_ratios=(1.0, 4.0), stride=8
-    )
+    windows = regions.sliding_window_proposals(64, sizes=(16,), aspect_ratios=(1.0, 4.0), stride=8)
     w, h = windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1]
     assert torch.allclose(w[:49], torch.full((49,), 16.0)) and len(windows) == 49 + 8 * 5
     assert torch.allclose((h / w)[49:], torch.full((40,), 4.0))  # 8 x 32: 8 columns, 5 rows
     assert windows.min() >= 0 and windows.max() <= 64
     with pytest.raises(ValueError, match="stride"):
-        detection.sliding_window_proposals(64, stride=0)
+        regions.sliding_window_proposals(64, stride=0)
 
 
 def test_box_coding_matches_torchvision_and_inverts():
@@ -27,23 +25,23 @@ def test_box_coding_matches_torchvision_and_inverts():
     ref = torch.cat([ref, ref + torch.rand(20, 2, generator=g) * 20 + 1], 1)
     boxes = torch.rand(20, 2, generator=g) * 50
     boxes = torch.cat([boxes, boxes + torch.rand(20, 2, generator=g) * 20 + 1], 1)
-    deltas = detection.encode_boxes(ref, boxes)
+    deltas = regions.encode_boxes(ref, boxes)
     coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
     torch.testing.assert_close(deltas, coder.encode_single(boxes, ref))
-    torch.testing.assert_close(detection.decode_boxes(ref, deltas), boxes, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(regions.decode_boxes(ref, deltas), boxes, atol=1e-4, rtol=1e-5)
 
 
 def test_label_proposals_foreground_background_and_ignored():
     proposals = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 6], [0, 0, 10, 3], [20, 20, 30, 30]])
-    labels, matched = detection.label_proposals(
+    labels, matched = regions.label_proposals(
         proposals, torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([2]), 0.5, 0.4
     )
     assert labels.tolist() == [2, 2, 0, 0] and matched[0] == 0  # IoU 1, 0.6, 0.3, 0
-    labels, _ = detection.label_proposals(
+    labels, _ = regions.label_proposals(
         proposals, torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([2]), 0.7, 0.2
     )
     assert labels.tolist() == [2, -1, -1, 0]  # 0.6 and 0.3 lie between 0.2 and 0.7: ignored
-    labels, _ = detection.label_proposals(
+    labels, _ = regions.label_proposals(
         proposals, torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64)
     )
     assert labels.tolist() == [0, 0, 0, 0]
@@ -52,7 +50,7 @@ def test_label_proposals_foreground_background_and_ignored():
 def test_postprocess_is_per_class_nms_on_refined_boxes():
     proposals = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [40, 40, 50, 50]])
     logits = torch.tensor([[0.0, 5, 0], [0.0, 4, 4.5], [5.0, 0, 0]])  # 2 classes
-    out = detection.postprocess(proposals, logits, torch.zeros(3, 8), 64, score_threshold=0.1)
+    out = regions.postprocess(proposals, logits, torch.zeros(3, 8), 64, score_threshold=0.1)
     # class 1: proposals 0 and 1 overlap (IoU 0.82): only 0 stays; class 2: proposal 1 alone
     pairs = sorted(zip(out["labels"].tolist(), out["boxes"][:, 0].tolist(), strict=True))
     assert pairs == [(1, 0.0), (2, 1.0)]
@@ -82,7 +80,7 @@ def test_roi_align_pooler_equals_torchvision_multiscale_pooler():
 def test_region_detectors_train_and_detect(build):
     torch.manual_seed(0)
     data = ShapesScenes(8, seed=3)
-    model = build(3, detection.sliding_window_proposals(64))
+    model = build(3, regions.sliding_window_proposals(64))
     loader = torch.utils.data.DataLoader(list(data), batch_size=4, collate_fn=detection_collate)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     history = train.fit_detector(
@@ -231,7 +229,7 @@ def test_region_detectors_sample_a_targets_own_proposals():
     image, target = ShapesScenes(1, seed=3)[0]
     gt = target["boxes"].as_subclass(torch.Tensor)
     own = torch.cat([gt, gt + 0.5, torch.tensor([[0.0, 0, 3, 3]])])  # objects and one background
-    model = models.FastRCNN(3, detection.sliding_window_proposals(64))
+    model = models.FastRCNN(3, regions.sliding_window_proposals(64))
     boxes, labels, _ = model._sample({"boxes": gt, "labels": target["labels"], "proposals": own})
     assert all(b.tolist() in own.tolist() for b in boxes)
     assert (labels > 0).sum() >= 1 and (labels == 0).sum() == 1

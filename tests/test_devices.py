@@ -59,13 +59,13 @@ import course_utils
 from course_utils import (
     cost,
     datasets,
-    detection,
     env,
     losses,
     metrics,
     models,
     ops,
     pretrained,
+    regions,
     train,
     transforms,
 )
@@ -112,7 +112,7 @@ ALLOWED = {
         "data is made on the CPU; the training loops move each batch to the model's device"
     ),
     ("course_utils.viz", "*", "*"): "drawing: inputs go to the CPU first (matplotlib reads NumPy)",
-    ("course_utils.detection", "sliding_window_proposals", "torch.arange"): (
+    ("course_utils.regions", "sliding_window_proposals", "torch.arange"): (
         "no tensor input to follow: CPU boxes, which callers move (a detector's buffer follows it)"
     ),
     ("course_utils.proposals", "selective_search", "torch.from_numpy"): (
@@ -121,13 +121,13 @@ ALLOWED = {
     ("course_utils.models.segmentation", "bilinear_kernel", "torch.arange"): (
         "a constant built with the module and copied into its parameter"
     ),
-    ("course_utils.models.detection", "_batch", "torch.as_tensor"): (
+    ("course_utils.models.detectors", "_batch", "torch.as_tensor"): (
         "as_tensor of image tensors keeps their device"
     ),
     ("course_utils.ops.roi", "rois_from_boxes", "torch.zeros"): (
         "an empty list of boxes has no device; roi_pool/roi_align then return input.new_zeros"
     ),
-    ("course_utils.metrics.detection", "_field", "torch.as_tensor"): (
+    ("course_utils.metrics.ap", "_field", "torch.as_tensor"): (
         "moves an entry of a prediction to the CPU, where every metric computes"
     ),
     ("course_utils.metrics.keypoints", "_cpu", "torch.as_tensor"): (
@@ -214,12 +214,12 @@ def test_the_allow_list_has_no_stale_entries():
 
 
 def test_the_static_check_catches_bug_1_reintroduced():
-    source = (PACKAGE / "detection.py").read_text()
+    source = (PACKAGE / "regions.py").read_text()
     fixed = "torch.arange(1, num_classes + 1, device=class_logits.device)"
     assert fixed in source
     found = unplaced_factories(source.replace(fixed, "torch.arange(1, num_classes + 1)"), "m")
     assert [v[1:3] for v in found if v[1] == "postprocess"] == [("postprocess", "torch.arange")]
-    assert _allowed_by("course_utils.detection", "postprocess", "torch.arange") is None
+    assert _allowed_by("course_utils.regions", "postprocess", "torch.arange") is None
 
 
 # --------------------------------------------------------------------------- the dynamic layer
@@ -444,47 +444,47 @@ def case_keypoint_ops(d):
     )
 
 
-@case(covers=(detection.label_proposals, detection.encode_boxes, detection.decode_boxes))
+@case(covers=(regions.label_proposals, regions.encode_boxes, regions.decode_boxes))
 def case_label_proposals(d):
     g = _g()
     proposals, gt = d((_boxes(g, 20), _boxes(g, 3)))
-    labels, matched = detection.label_proposals(proposals, gt, d(torch.tensor([1, 2, 3])))
-    deltas = detection.encode_boxes(proposals, gt[matched])
-    return labels, matched, deltas, detection.decode_boxes(proposals, deltas)
+    labels, matched = regions.label_proposals(proposals, gt, d(torch.tensor([1, 2, 3])))
+    deltas = regions.encode_boxes(proposals, gt[matched])
+    return labels, matched, deltas, regions.decode_boxes(proposals, deltas)
 
 
 @case()
 def case_label_proposals_without_objects(d):  # bug 2: CPU zeros for an empty scene
     proposals, gt, labels = d((_boxes(_g(), 20), torch.zeros(0, 4), torch.zeros(0).long()))
-    return detection.label_proposals(proposals, gt, labels)
+    return regions.label_proposals(proposals, gt, labels)
 
 
-@case(covers=(detection.label_anchors, detection.sample_anchors, detection.sample_balanced))
+@case(covers=(regions.label_anchors, regions.sample_anchors, regions.sample_balanced))
 def case_anchors(d):
     g = _g()
     anchors, gt = d((_boxes(g, 40), _boxes(g, 3)))
-    labels = detection.label_anchors(anchors, gt, 0.5, 0.2)
-    positive, negative = detection.sample_anchors(labels, 16, 0.25)
-    picked = detection.sample_balanced(*d((torch.arange(9), torch.arange(20))), 8, 0.5)
-    empty = detection.label_anchors(anchors, d(torch.zeros(0, 4)))
+    labels = regions.label_anchors(anchors, gt, 0.5, 0.2)
+    positive, negative = regions.sample_anchors(labels, 16, 0.25)
+    picked = regions.sample_balanced(*d((torch.arange(9), torch.arange(20))), 8, 0.5)
+    empty = regions.label_anchors(anchors, d(torch.zeros(0, 4)))
     return labels, positive, negative, picked, empty
 
 
-@case(covers=(detection.BoxCoder,))
+@case(covers=(regions.BoxCoder,))
 def case_box_coder(d):
     g = _g()
-    coder = detection.BoxCoder((10.0, 10.0, 5.0, 5.0))
+    coder = regions.BoxCoder((10.0, 10.0, 5.0, 5.0))
     anchors, boxes = d((_boxes(g, 6), _boxes(g, 6)))
     return coder.decode(anchors, coder.encode(anchors, boxes))
 
 
-@case(covers=(detection.postprocess,))
+@case(covers=(regions.postprocess,))
 def case_postprocess(d):  # bug 1: class labels made on the CPU, masked on the device
     g = _g()
     proposals, logits, deltas = d(
         (_boxes(g, 12), torch.randn(12, 4, generator=g), torch.randn(12, 12, generator=g) * 0.1)
     )
-    return detection.postprocess(proposals, logits, deltas, 64, score_threshold=0.1)
+    return regions.postprocess(proposals, logits, deltas, 64, score_threshold=0.1)
 
 
 @case(covers=(losses.softmax_cross_entropy, losses.sigmoid_cross_entropy, losses.keypoint_loss))
@@ -660,7 +660,7 @@ def case_region_detectors(d):  # notebook 06's R-CNN and Fast R-CNN: sampling, l
     images, targets = _scenes()
     empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
     targets = [{k: t[k] for k in ("boxes", "labels")} for t in targets[:1]] + [empty]
-    proposals = detection.sliding_window_proposals(64, stride=8)
+    proposals = regions.sliding_window_proposals(64, stride=8)
     results = []
     for net in (models.RCNN(3, proposals, regions_per_image=8), models.FastRCNN(3, proposals)):
         net = d(net)
@@ -693,7 +693,7 @@ def case_training_loops(d):  # train.fit, evaluate, fit_detector and detect, wit
     history = train.fit(net, data, optimizer, epochs=2, val_loader=data, progress=False)
     images, targets = _scenes()
     targets = [{k: t[k] for k in ("boxes", "labels")} for t in targets]
-    detector = d(models.FastRCNN(3, detection.sliding_window_proposals(64, stride=8)))
+    detector = d(models.FastRCNN(3, regions.sliding_window_proposals(64, stride=8)))
     optimizer = torch.optim.AdamW(detector.parameters(), 1e-3)
     fitted = train.fit_detector(
         detector, [(images, targets)], optimizer, iterations=2, log_every=1, progress=False
@@ -703,7 +703,7 @@ def case_training_loops(d):  # train.fit, evaluate, fit_detector and detect, wit
 
 #: Public helpers the dynamic cases need not run, and why.
 NOT_RUN = {
-    detection.sliding_window_proposals: "no tensor input: CPU boxes (statically allowed)",
+    regions.sliding_window_proposals: "no tensor input: CPU boxes (statically allowed)",
     transforms.unet_displacement: "no tensor input: draws on the generator's device",
     transforms.horizontal_flip: "torchvision's v2 flip on tv_tensors; keypoints: flip_keypoints",
     transforms.RandomHorizontalFlip: "horizontal_flip behind a coin flip",
@@ -714,7 +714,7 @@ def test_every_public_helper_has_a_device_case():
     covered = {helper for _, _, covers in CASES.values() for helper in covers}
     missing = [
         f"{module.__name__}.{name}"
-        for module in (ops, detection, losses, metrics, transforms)
+        for module in (ops, regions, losses, metrics, transforms)
         for name in module.__all__
         if getattr(module, name) not in covered and getattr(module, name) not in NOT_RUN
     ]
@@ -755,21 +755,21 @@ class _TorchWithout:
 
 
 def test_the_checker_catches_bug_1_labels_on_the_cpu_in_postprocess(monkeypatch):
-    monkeypatch.setattr(detection, "torch", _TorchWithout("arange"))
+    monkeypatch.setattr(regions, "torch", _TorchWithout("arange"))
     CASES["postprocess"][0](same)  # silent on the CPU
     with pytest.raises(DeviceMixError, match="aten.index"):
         run_on_fake_device("postprocess")
 
 
 def test_the_checker_catches_bug_2_cpu_zeros_for_a_scene_without_objects(monkeypatch):
-    monkeypatch.setattr(detection, "torch", _TorchWithout("zeros"))
+    monkeypatch.setattr(regions, "torch", _TorchWithout("zeros"))
     CASES["label_proposals_without_objects"][0](same)
     with pytest.raises(AssertionError, match="results on {device\\(type='cpu'\\)}"):
         run_on_fake_device("label_proposals_without_objects")
 
 
 def test_the_checker_catches_a_metric_that_builds_its_levels_on_the_cpu(monkeypatch):
-    monkeypatch.setattr(metrics.detection, "_field", lambda item, key, *_: item[key])  # no .cpu()
+    monkeypatch.setattr(metrics.ap, "_field", lambda item, key, *_: item[key])  # no .cpu()
     monkeypatch.setattr(metrics.matching, "torch", _TorchWithout("full", "zeros"))
     with pytest.raises(DeviceMixError):
         run_on_fake_device("detection_metrics")

@@ -324,7 +324,7 @@ BLOCKED: dict[str, Blocked] = {
         functions=(
             "course_utils.metrics.matching.match_detections",
             "course_utils.metrics.matching.greedy_assignment",
-            "course_utils.metrics.detection",
+            "course_utils.metrics.ap",
             "torchmetrics",
             "pycocotools",
         ),
@@ -339,7 +339,7 @@ BLOCKED: dict[str, Blocked] = {
     "average_precision": Blocked(
         ops=(),
         functions=(
-            "course_utils.metrics.detection",
+            "course_utils.metrics.ap",
             "torchmetrics",
             "sklearn.metrics",
             "pycocotools",
@@ -388,7 +388,7 @@ BLOCKED: dict[str, Blocked] = {
     "label_anchors": Blocked(
         ops=(),
         functions=(
-            "course_utils.detection.label_anchors",
+            "course_utils.regions.label_anchors",
             "torchvision.models.detection._utils.Matcher",
         ),
         message=(
@@ -403,8 +403,8 @@ BLOCKED: dict[str, Blocked] = {
     "sample_anchors": Blocked(
         ops=(),
         functions=(
-            "course_utils.detection.sample_anchors",
-            "course_utils.detection.sample_balanced",
+            "course_utils.regions.sample_anchors",
+            "course_utils.regions.sample_balanced",
             "torchvision.models.detection._utils.BalancedPositiveNegativeSampler",
         ),
         message=(
@@ -419,9 +419,9 @@ BLOCKED: dict[str, Blocked] = {
     "BoxCoder": Blocked(
         ops=(),
         functions=(
-            "course_utils.detection.BoxCoder",
-            "course_utils.detection.encode_boxes",
-            "course_utils.detection.decode_boxes",
+            "course_utils.regions.BoxCoder",
+            "course_utils.regions.encode_boxes",
+            "course_utils.regions.decode_boxes",
             "torchvision.models.detection._utils.BoxCoder",
             "torchvision.models.detection._utils.encode_boxes",
         ),
@@ -470,7 +470,7 @@ BLOCKED: dict[str, Blocked] = {
             "torchvision.ops.roi_align.roi_align",
             "torchvision.ops.roi_align.RoIAlign",
             "torchvision.ops.poolers.MultiScaleRoIAlign",
-            "course_utils.models.detection.RoIAlignPooler",
+            "course_utils.models.detectors.RoIAlignPooler",
         ),
         message=(
             "roi_align re-implements torchvision.ops.roi_align: place the samples and average"

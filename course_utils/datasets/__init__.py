@@ -21,9 +21,9 @@ from .shapes import (
     SHAPE_CLASSES,
     SHAPES,
     ShapesScenes,
-    detection_collate,
     render_scene,
 )
+from .targets import detection_collate
 
 __all__ = [
     "CELL_CLASSES",

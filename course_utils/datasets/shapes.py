@@ -55,7 +55,6 @@ __all__ = [
     "SHAPES",
     "SHAPE_CLASSES",
     "ShapesScenes",
-    "detection_collate",
     "render_scene",
 ]
 
@@ -516,13 +515,3 @@ class ShapesScenes(Dataset):
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
-
-
-def detection_collate(batch):
-    """Collate detection samples into ``(list of images, list of targets)``.
-
-    Detection models take lists because every image has a different number of objects;
-    pass this as ``DataLoader(..., collate_fn=detection_collate)``.
-    """
-    images, targets = zip(*batch, strict=True)
-    return list(images), list(targets)

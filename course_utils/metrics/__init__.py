@@ -2,17 +2,17 @@
 
 - ``labels``: classification and semantic segmentation (confusion matrix, accuracy, mean
   accuracy, per-class and mean IoU, boundary IoU), notebooks 02 and 05
-- ``detection``: average precision and its mean over classes, for boxes, masks and keypoints
+- ``ap``: average precision and its mean over classes, for boxes, masks and keypoints
   (06-08); ``matching``: the greedy matching of detections to objects that AP and PCK share
 - ``keypoints``: PCK and the object keypoint similarity (08)
 
 Device: every metric moves its tensor inputs to the CPU first and computes there (the metrics
 are cheap and largely sequential, e.g. the greedy matching), and returns Python floats or CPU
 tensors: pass a model's outputs from any device (CUDA, MPS) as they are. Each module does the
-move where its inputs enter, once (``labels._scored_labels``, ``detection._field``, ...).
+move where its inputs enter, once (``labels._scored_labels``, ``ap._field``, ...).
 """
 
-from .detection import (
+from .ap import (
     average_precision,
     coco_mean_average_precision,
     mean_average_precision,

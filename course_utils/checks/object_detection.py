@@ -16,7 +16,7 @@ import torch
 import torchvision.ops as tvo
 from torchvision.models.detection import _utils as tv_det_utils
 
-from ..metrics.detection import average_precision, match_detections
+from ..metrics.ap import average_precision, match_detections
 from .core import Case, case_generator, compare_tensors, report, run_cases
 
 __all__ = [

@@ -35,8 +35,8 @@ from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import roi_align as tv_roi_align
 from torchvision.ops import roi_pool as tv_roi_pool
 
-from ..detection import encode_boxes, label_proposals, postprocess, sample_balanced
 from ..ops.align import roi_align
+from ..regions import encode_boxes, label_proposals, postprocess, sample_balanced
 from .classification import conv_bn_relu
 
 __all__ = [
