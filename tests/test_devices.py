@@ -395,10 +395,10 @@ def case_boxes(d):
 @case(covers=(ops.nms,))
 def case_nms(d):
     g = _g()
-    return ops.nms(*d((_boxes(g, 30), torch.rand(30, generator=g))), 0.3)
+    return ops.nms(*d((_boxes(g, 300), torch.rand(300, generator=g))), 0.3)  # > one block
 
 
-@case(covers=(ops.roi_pool, ops.roi_align))
+@case(covers=(ops.roi_pool, ops.roi_pool_bins, ops.roi_align))
 def case_roi_ops(d):
     g = _g()
     feature = torch.randn(2, 3, 12, 12, generator=g)
@@ -409,6 +409,7 @@ def case_roi_ops(d):
         ops.roi_pool(feature, rois, 3, 0.25),
         ops.roi_pool(feature, [boxes[:2], boxes[2:]], (2, 3), 0.25),
         ops.roi_pool(feature, [], 2),
+        ops.roi_pool_bins(boxes, 3, 0.25, (12, 12)),
         ops.roi_align(feature, rois, 3, 0.25, -1, False),
         ops.roi_align(feature, [boxes[:4], boxes[4:]], 2, 0.25, 2, True),
         ops.roi_align(feature, [], 2),

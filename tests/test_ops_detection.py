@@ -98,7 +98,7 @@ def test_half_pixel_coordinates_round_away_from_zero():
         (torch.tensor([[0.0, 0, 1]]), r"shape \(K, 4\)"),
         (torch.tensor([[2.0, 0, 1, 1]]), "x2 < x1"),
         (torch.tensor([[0.0, 0, 1, float("nan")]]), "NaN"),
-        (torch.tensor([[0, 0, 1, 1]]), "float"),
+        (torch.tensor([[True, False, True, True]]), "float"),
         ([[0.0, 0, 1, 1]], "torch.Tensor"),
     ],
 )
@@ -108,6 +108,62 @@ def test_bad_boxes_are_clear_errors(boxes, match):
         ops.box_iou(boxes, good)
     with pytest.raises(ValueError, match=match):
         ops.nms(boxes, torch.ones(1), 0.5)
+
+
+def test_nms_wants_float_boxes_as_torchvision():
+    # box_iou takes integer boxes (below); torchvision's nms kernel does not, nor does ours
+    with pytest.raises(ValueError, match="float"):
+        ops.nms(torch.tensor([[0, 0, 1, 1]]), torch.ones(1), 0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 10),
+    m=st.integers(0, 10),
+    dtype=st.sampled_from([torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64]),
+    seed=st.integers(0, 10_000),
+)
+def test_integer_boxes_as_torchvision(n, m, dtype, seed):
+    # torchvision upcasts 8- and 16-bit boxes to int32 before multiplying (a 100 x 100 int8
+    # box has area 10,000, not 16) and returns float IoU for integer boxes
+    g = torch.Generator().manual_seed(seed)
+    a, b = (
+        random_boxes(g, k, spread=20.0, size=100.0).clamp(min=0).round().to(dtype) for k in (n, m)
+    )
+    area = ops.box_area(a)
+    assert area.dtype == (torch.int64 if dtype == torch.int64 else torch.int32)
+    torch.testing.assert_close(area, tvo.box_area(a))
+    iou = ops.box_iou(a, b)
+    assert iou.dtype == torch.float32
+    # torchvision subtracts 8-bit corners before it upcasts (two uint8 boxes apart wrap around
+    # to a false overlap); we upcast first, so compare with its IoU of the int32 boxes
+    torch.testing.assert_close(iou, tvo.box_iou(a.int(), b.int()), equal_nan=True)
+    torch.testing.assert_close(iou, ops.box_iou(a.float(), b.float()), equal_nan=True)
+
+
+def test_small_integer_boxes_do_not_overflow():
+    box = torch.tensor([[0, 0, 100, 100]], dtype=torch.int8)
+    assert ops.box_area(box).item() == 10_000
+    assert ops.box_area(box.to(torch.int16) * 3).item() == 90_000
+    apart = torch.tensor([[0, 0, 10, 10], [200, 200, 210, 210]], dtype=torch.uint8)
+    assert ops.box_iou(apart, apart).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 10), m=st.integers(0, 10), seed=st.integers(0, 10_000))
+def test_float16_boxes_are_computed_in_float32(n, m, seed):
+    # areas of boxes a few hundred pixels wide overflow float16 (largest value 65,504)
+    g = torch.Generator().manual_seed(seed)
+    a, b = (random_boxes(g, k, spread=600.0, size=400.0) for k in (n, m))
+    iou = ops.box_iou(a.half(), b.half())
+    assert iou.dtype == torch.float32 and not (iou.isnan() & ~tvo.box_iou(a, b).isnan()).any()
+    # torchvision subtracts in float16 and then upcasts; we upcast first: equal to the float32
+    # IoU of the float16 coordinates, and within float16's rounding of torchvision's
+    torch.testing.assert_close(iou, ops.box_iou(a.half().float(), b.half().float()), equal_nan=True)
+    torch.testing.assert_close(
+        iou, tvo.box_iou(a.half(), b.half()), equal_nan=True, atol=2e-3, rtol=1e-2
+    )
+    assert ops.box_area(a.half()).dtype == torch.float32
 
 
 def test_bad_roi_pool_input():
@@ -136,12 +192,29 @@ def test_box_convert_round_trips_and_equals_torchvision(fmt):
         ops.box_convert(boxes, "xyxy", "yxyx")
 
 
-def test_nms_long_suppression_chain_falls_back_to_the_greedy_loop():
+def test_nms_long_suppression_chain():
     # 60 boxes in a row, each overlapping only its neighbours, scores falling along the row:
-    # kept, dropped, kept, dropped... needs one round per box, so the fallback runs.
+    # kept, dropped, kept, dropped: every box's fate depends on all the boxes before it.
     x = torch.arange(60.0) * 5
     boxes = torch.stack([x, torch.zeros(60), x + 10, torch.full((60,), 10.0)], 1)
     scores = torch.linspace(1, 0, 60)
     kept = ops.nms(boxes, scores, 0.3)
     assert torch.equal(kept, tvo.nms(boxes, scores, 0.3))
     assert kept.tolist() == list(range(0, 60, 2))
+
+
+@pytest.mark.parametrize("k", [127, 128, 129, 300, 700])
+def test_nms_across_blocks(k):
+    # more boxes than one block (128): crowds of jittered copies, and a chain across blocks
+    g = torch.Generator().manual_seed(k)
+    centres = (torch.rand(6, 2, generator=g) * 60)[torch.randint(0, 6, (k,), generator=g)]
+    centres = centres + torch.randn(k, 2, generator=g) * 2
+    crowd = torch.cat([centres - 8, centres + 8], 1)
+    x = torch.arange(float(k)) * 5
+    chain = torch.stack([x, torch.zeros(k), x + 10, torch.full((k,), 10.0)], 1)
+    for boxes in (crowd, chain):
+        for scores in (torch.rand(k, generator=g), torch.linspace(1, 0, k)):
+            for threshold in (0.3, 0.5, 0.7):
+                assert torch.equal(
+                    ops.nms(boxes, scores, threshold), tvo.nms(boxes, scores, threshold)
+                )

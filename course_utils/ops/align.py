@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from .convolution import check_feature_map
-from .roi import _pair, rois_from_boxes
+from ._utils import check_feature_map, check_tensor, pair
+from .roi import rois_from_boxes
 
 __all__ = ["bilinear_interpolate", "roi_align"]
 
@@ -31,10 +31,7 @@ def bilinear_interpolate(feature: torch.Tensor, y: torch.Tensor, x: torch.Tensor
     point more than one pixel outside the map (``y < -1`` or ``y > H``, same for x) reads 0, and
     a point less than that outside reads the nearest edge pixel.
     """
-    if not isinstance(feature, torch.Tensor) or feature.ndim != 3:
-        raise ValueError(
-            f"feature must be a (C, H, W) tensor, got {getattr(feature, 'shape', feature)}"
-        )
+    check_tensor(feature, "feature", "(C, H, W)", 3)
     if not isinstance(y, torch.Tensor) or not isinstance(x, torch.Tensor) or y.shape != x.shape:
         raise ValueError(
             f"y and x must be tensors of the same shape, got {getattr(y, 'shape', y)} and "
@@ -109,7 +106,7 @@ def roi_align(
         Gradients flow to ``input`` (not to the boxes, as in torchvision).
     """
     check_feature_map(input, "input")
-    out_h, out_w = _pair(output_size)
+    out_h, out_w = pair(output_size)
     if not isinstance(sampling_ratio, int):
         raise ValueError(
             f"sampling_ratio must be an int (<= 0 for adaptive), got {sampling_ratio!r}"

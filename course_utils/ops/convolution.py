@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from ._utils import check_feature_map, check_tensor
+
 __all__ = ["class_activation_maps", "conv1x1", "global_avg_pool"]
-
-
-def check_feature_map(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
 
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None):
@@ -78,6 +73,5 @@ def class_activation_maps(features: torch.Tensor, weight: torch.Tensor) -> torch
         (N, C, h, w): one map per class.
     """
     check_feature_map(features, "features")
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
-        raise ValueError("weight must be the linear layer's (C, K) weight matrix")
+    check_tensor(weight, "weight", "(C, K) weight matrix of the linear layer", 2)
     return conv1x1(features, weight)

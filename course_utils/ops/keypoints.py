@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from ._utils import check_rois, check_tensor
+
 __all__ = ["flip_keypoints", "heatmaps_to_keypoints", "keypoints_to_heatmap"]
-
-
-def _check_rois(rois: torch.Tensor, count: int, what: str) -> None:
-    if not isinstance(rois, torch.Tensor) or rois.dim() != 2 or rois.shape[-1] != 4:
-        raise ValueError(f"rois must be a float tensor (N, 4) of x1, y1, x2, y2, got {rois!r:.60}")
-    if len(rois) != count:
-        raise ValueError(f"got {len(rois)} rois for {count} {what}")
 
 
 def keypoints_to_heatmap(
@@ -38,9 +33,12 @@ def keypoints_to_heatmap(
         valid) and (N, K) bool, True where the landmark is labelled (visibility > 0) and falls
         inside the RoI. A landmark exactly on the right or bottom edge goes to the last cell.
     """
-    if not isinstance(keypoints, torch.Tensor) or keypoints.dim() != 3 or keypoints.shape[-1] != 3:
-        raise ValueError("keypoints must be a tensor (N, K, 3) of x, y, visibility")
-    _check_rois(rois, len(keypoints), "instances")
+    check_tensor(keypoints, "keypoints", "(N, K, 3) of x, y, visibility", 3)
+    if keypoints.shape[-1] != 3:
+        raise ValueError(
+            f"keypoints must be (N, K, 3) of x, y, visibility, got {tuple(keypoints.shape)}"
+        )
+    check_rois(rois, len(keypoints), "instances")
     if not isinstance(heatmap_size, int) or heatmap_size < 1:
         raise ValueError(f"heatmap_size must be a positive int, got {heatmap_size!r}")
     x1, y1, x2, y2 = (rois[:, i, None] for i in range(4))
@@ -64,9 +62,8 @@ def heatmaps_to_keypoints(logits: torch.Tensor, rois: torch.Tensor) -> torch.Ten
     Returns:
         (N, K, 2) x, y: the centre of the arg-max cell, ``x1 + (col + 0.5) * (x2 - x1) / m``.
     """
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
-        raise ValueError("logits must be a tensor (N, K, m, m)")
-    _check_rois(rois, len(logits), "heatmaps")
+    check_tensor(logits, "logits", "(N, K, m, m)", 4)
+    check_rois(rois, len(logits), "heatmaps")
     n, k, rows, cols = logits.shape
     best = logits.reshape(n, k, rows * cols).argmax(-1)
     cell = torch.stack([best % cols, best // cols], -1).to(rois.dtype) + 0.5  # (col, row)

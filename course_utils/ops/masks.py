@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ._utils import check_tensor
+
 __all__ = ["mask_iou"]
 
 
@@ -12,9 +14,8 @@ def mask_iou(masks1: torch.Tensor, masks2: torch.Tensor) -> torch.Tensor:
 
     One matrix product counts all intersections. Two empty masks have IoU 0 (not 0/0).
     """
-    for name, m in (("masks1", masks1), ("masks2", masks2)):
-        if not isinstance(m, torch.Tensor) or m.ndim != 3:
-            raise ValueError(f"{name} must be an (N, H, W) tensor, got {getattr(m, 'shape', m)}")
+    check_tensor(masks1, "masks1", "(N, H, W)", 3)
+    check_tensor(masks2, "masks2", "(M, H, W)", 3)
     if masks1.shape[1:] != masks2.shape[1:]:
         raise ValueError(
             f"masks must have the same H x W, got {tuple(masks1.shape[1:])} and "

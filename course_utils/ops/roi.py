@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from .boxes import check_boxes
-from .convolution import check_feature_map
+from ._utils import check_boxes, check_feature_map, pair, round_half_away
 
-__all__ = ["roi_pool", "rois_from_boxes"]
+__all__ = ["roi_pool", "roi_pool_bins", "rois_from_boxes"]
 
 
 def rois_from_boxes(boxes, num_images: int | None = None) -> torch.Tensor:
@@ -47,16 +46,25 @@ def rois_from_boxes(boxes, num_images: int | None = None) -> torch.Tensor:
     return boxes
 
 
-def _pair(size) -> tuple[int, int]:
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if not all(isinstance(v, int) and v > 0 for v in (h, w)):
-        raise ValueError(f"output_size must be a positive int or (h, w), got {size!r}")
-    return h, w
+def roi_pool_bins(boxes: torch.Tensor, output_size, spatial_scale: float, map_size):
+    """RoIPool's bins, as torchvision computes them: which feature-map pixels each bin pools.
 
+    Args:
+        boxes: (K, 4) xyxy in image coordinates.
+        output_size: int or (h, w) bins.
+        spatial_scale: feature-map pixels per image pixel.
+        map_size: the feature map's (H, W).
 
-def _round_half_away(x: torch.Tensor) -> torch.Tensor:
-    """C's round(): halves go away from zero (torch.round goes to the even neighbour)."""
-    return torch.sign(x) * torch.floor(x.abs() + 0.5)
+    Returns:
+        ``((row_start, row_end), (col_start, col_end))``: (K, h) and (K, w) int64 pixel
+        indices, each bin ``[start, end)`` clipped to the map (``end <= start``: empty bin).
+        The box's corners are rounded to whole pixels (halves away from zero, as C's
+        ``round``) and its last pixel counts ("+ 1"), so a box ``x1 = 0, x2 = 2`` spans 3.
+    """
+    out_h, out_w = pair(output_size)
+    height, width = map_size
+    x1, y1, x2, y2 = round_half_away(boxes * spatial_scale).unbind(1)
+    return _bins(y1, y2, out_h, height), _bins(x1, x2, out_w, width)
 
 
 def _bins(start, end, size: int, limit: int):
@@ -77,6 +85,11 @@ def _window(lo: torch.Tensor, hi: torch.Tensor, size: int, limit: int) -> torch.
     return index.clamp(max=limit - 1)
 
 
+def _size_class(span: torch.Tensor) -> torch.Tensor:
+    """Spans in pixels -> classes of spans within a factor of sqrt(2) of each other."""
+    return torch.ceil(2 * torch.log2(span.clamp(min=1).double())).long()
+
+
 def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0) -> torch.Tensor:
     """Max-pool every RoI into an ``output_size`` grid (Fast R-CNN's RoIPool).
 
@@ -93,29 +106,50 @@ def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0
         from ``floor`` of its start to ``ceil`` of its end, and an empty bin gives 0.
     """
     check_feature_map(input, "input")
-    out_h, out_w = _pair(output_size)
+    out_h, out_w = pair(output_size)
     n, c, height, width = input.shape
     rois = rois_from_boxes(boxes, n).to(input.dtype)
     k = rois.shape[0]
     if k == 0:
         return input.new_zeros(0, c, out_h, out_w)
-    corners = _round_half_away(rois[:, 1:] * spatial_scale)
-    x1, y1, x2, y2 = corners.unbind(1)
-    h_lo, h_hi = _bins(y1, y2, out_h, height)  # (K, out_h)
-    w_lo, w_hi = _bins(x1, x2, out_w, width)  # (K, out_w)
-    # Every bin spans at most max_h x max_w pixels: read that window for all bins at once.
-    # Positions past a bin's end repeat its first pixel, which leaves the maximum unchanged.
-    max_h = max(int((h_hi - h_lo).max()), 1)
-    max_w = max(int((w_hi - w_lo).max()), 1)
-    rows = _window(h_lo, h_hi, max_h, height)  # (K, out_h, max_h)
-    cols = _window(w_lo, w_hi, max_w, width)  # (K, out_w, max_w)
-    b = rois[:, 0].long()
-    flat_index = (b[:, None, None, None, None] * height + rows[:, :, :, None, None]) * width + cols[
-        :, None, None, :, :
-    ]  # (K, out_h, max_h, out_w, max_w) positions in the (N * H * W, C) table
-    table = input.permute(0, 2, 3, 1).reshape(n * height * width, c)
-    values = table.index_select(0, flat_index.reshape(-1))
-    pooled = values.view(k, out_h, max_h, out_w, max_w, c).amax(dim=(2, 4))  # (K, out_h, out_w, C)
-    empty = (h_hi <= h_lo)[:, :, None] | (w_hi <= w_lo)[:, None, :]
-    pooled = pooled.masked_fill(empty[..., None], 0.0)
+    (h_lo, h_hi), (w_lo, w_hi) = roi_pool_bins(
+        rois[:, 1:], (out_h, out_w), spatial_scale, (height, width)
+    )
+    table = input.permute(0, 2, 3, 1).reshape(n * height * width, c)  # a row per pixel
+    # Every bin is read as a window of a fixed size, padded to its group's largest bin: RoIs
+    # are grouped by bin size (within a factor of sqrt(2) on each axis), so that one large RoI does
+    # not make every small one read a large window.
+    span_h, span_w = (h_hi - h_lo).amax(1), (w_hi - w_lo).amax(1)
+    group = _size_class(span_h) * 64 + _size_class(span_w)
+    pooled = input.new_zeros(k, out_h, out_w, c)
+    for key in torch.unique(group).tolist():
+        members = (group == key).nonzero()[:, 0]
+        pooled[members] = _max_over_bins(
+            table,
+            (rois[members, 0].long() * height, height, width),
+            (h_lo[members], h_hi[members]),
+            (w_lo[members], w_hi[members]),
+            (max(int(span_h[members].max()), 1), max(int(span_w[members].max()), 1)),
+        )
     return pooled.permute(0, 3, 1, 2).contiguous()
+
+
+def _max_over_bins(table, where, rows, columns, window) -> torch.Tensor:
+    """The maximum of each bin of some RoIs: (M, out_h, out_w, C), 0 for an empty bin.
+
+    ``table`` holds the feature map as (N * H * W, C); ``where`` is (each RoI's first row
+    in it / W, H, W); ``rows``, ``columns`` the bins' [lo, hi) edges, (M, out_h), (M, out_w);
+    ``window`` the (height, width) every bin is read as. Positions past a bin's end repeat its
+    first pixel, which leaves the maximum unchanged.
+    """
+    (first_row, height, width), (h_lo, h_hi), (w_lo, w_hi) = where, rows, columns
+    max_h, max_w = window
+    m, out_h, out_w = h_lo.shape[0], h_lo.shape[1], w_lo.shape[1]
+    row_index = _window(h_lo, h_hi, max_h, height) + first_row[:, None, None]  # (M, out_h, max_h)
+    col_index = _window(w_lo, w_hi, max_w, width)  # (M, out_w, max_w)
+    # (M, out_h, out_w, max_h, max_w): a bin's window last, so one reduction takes its maximum
+    flat_index = row_index[:, :, None, :, None] * width + col_index[:, None, :, None, :]
+    values = table.index_select(0, flat_index.reshape(-1))
+    pooled = values.view(m, out_h, out_w, max_h * max_w, -1).amax(dim=3)
+    empty = (h_hi <= h_lo)[:, :, None] | (w_hi <= w_lo)[:, None, :]
+    return pooled.masked_fill(empty[..., None], 0.0)
