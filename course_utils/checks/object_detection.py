@@ -174,8 +174,8 @@ def check_average_precision(fn: Callable) -> None:
         ("a false positive ranked first", (torch.tensor([0.9, 0.8]), torch.tensor([f, t]), 1), 0.5),
         # one of 4 objects found, precision 1 -> AP 1/4: recall never reaches 1
         ("objects never detected cost recall", (torch.tensor([0.5]), torch.tensor([t]), 4), 0.25),
-        # FP, TP, FP, TP with 2 objects: precision 1/2 then 1/2 -> the envelope: 1/2 everywhere
-        # (with TP, FP, FP, TP... the envelope lifts dips: see the next random cases)
+        # no detection at all: recall never leaves 0 (the random cases below have precision
+        # dips, which the envelope lifts)
         ("nothing detected: AP 0", (torch.zeros(0), torch.zeros(0, dtype=torch.bool), 3), 0.0),
     ]
     for desc, d, n in [

@@ -304,6 +304,100 @@ def _keypoint_targets(landmarks: list, masks: np.ndarray, size: int) -> np.ndarr
     return out
 
 
+@dataclass
+class _Object:
+    """One object of a scene: a candidate placement until it is accepted, then a placed one."""
+
+    label: int
+    mask: np.ndarray  # (H, W) bool: its pixels; once placed, later objects clear theirs from it
+    area: int  # its full area, before any later object hides part of it
+    r: float  # its radius in pixels
+    across: np.ndarray  # (H, W) the coordinate that its lighting varies along, in pixels
+    points: np.ndarray | None = None  # a person's keypoints (K, 2), else None
+    from_back: bool = False
+
+
+def _draw_candidate(rng: np.random.Generator, cfg: _Config, label: int, xx, yy) -> _Object:
+    """One random placement of an object of class ``label``, not yet checked against the scene.
+
+    Random draws, in this order: radius, centre, angle, then for a person whether it is seen
+    from the back (only when ``back_facing > 0``, so that default scenes stay as they were)
+    and its pose."""
+    s = cfg.image_size
+    name = cfg.classes[label - 1]
+    r = rng.uniform(*cfg.size_range) * s / 2
+    if name == "person":  # upright-ish, its whole height inside the image
+        cx, cy = rng.uniform(0.5 * r, s - 0.5 * r), rng.uniform(0.9 * r, s - 0.9 * r)
+        angle = rng.uniform(-0.3, 0.3)
+        # No extra draw when back_facing is 0: default scenes stay as they were.
+        back = cfg.back_facing > 0 and bool(rng.random() < cfg.back_facing)
+        mask, points = _draw_person(rng, xx, yy, cx, cy, r, angle, back)
+        # Lit from above, so that a horizontal flip leaves its lighting as it could be drawn.
+        return _Object(label, mask, int(mask.sum()), r, cy - yy, points, back)
+    cx, cy = rng.uniform(0.6 * r, s - 0.6 * r, size=2)
+    angle = rng.uniform(0, 2 * np.pi)
+    cos, sin = np.cos(angle), np.sin(angle)
+    u = (xx - cx) * cos + (yy - cy) * sin  # the object's own frame
+    mask = SHAPES[name](u, -(xx - cx) * sin + (yy - cy) * cos, r)
+    return _Object(label, mask, int(mask.sum()), r, u)  # lit from one of its own sides
+
+
+def _leaves_visible(mask: np.ndarray, placed: list[_Object], max_occlusion: float) -> bool:
+    """Whether every placed object stays visible enough under ``mask``: at least
+    ``1 - max_occlusion`` of its full area, and never fewer than 8 pixels."""
+    return all((obj.mask & ~mask).sum() >= max((1 - max_occlusion) * obj.area, 8) for obj in placed)
+
+
+def _place_object(
+    rng: np.random.Generator, cfg: _Config, label: int, xx, yy, placed: list[_Object]
+) -> _Object | None:
+    """Up to 30 random placements of an object of class ``label``: the first that is at least
+    8 pixels large and goes on top of ``placed`` without hiding too much of them, or None."""
+    for _attempt in range(30):
+        candidate = _draw_candidate(rng, cfg, label, xx, yy)
+        if candidate.area >= 8 and _leaves_visible(candidate.mask, placed, cfg.max_occlusion):
+            return candidate
+    return None
+
+
+def _paint(rng: np.random.Generator, image: np.ndarray, obj: _Object, xx, yy, faces: bool) -> None:
+    """Paint ``obj`` over ``image``: a random colour that stands out from the background under
+    it, shaded across the object, and with ``faces`` a contrasting face on a person that faces
+    the viewer."""
+    local_bg = image[obj.mask].mean(axis=0)
+    colour = _random_colour(rng, avoid=local_bg)
+    shade = 1.0 + 0.15 * (obj.across / obj.r)[obj.mask]
+    image[obj.mask] = colour * shade[:, None]
+    if faces and obj.points is not None and not obj.from_back:
+        face = 0.3 * colour if colour.mean() > 0.4 else 0.6 + 0.4 * colour
+        image[_face(xx, yy, obj.points, obj.r) & obj.mask] = face
+
+
+def _annotations(placed: list[_Object], cfg: _Config) -> dict[str, torch.Tensor]:
+    """The target of :func:`render_scene` from the placed objects' visible masks."""
+    s = cfg.image_size
+    labels = [obj.label for obj in placed]
+    masks = np.stack([obj.mask for obj in placed]) if placed else np.zeros((0, s, s), dtype=bool)
+    semantic = np.zeros((s, s), dtype=np.int64)
+    boxes = np.zeros((len(placed), 4), dtype=np.float32)
+    for k, label in enumerate(labels):
+        semantic[masks[k]] = label
+        ys, xs = np.nonzero(masks[k])
+        boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    target = {
+        "boxes": torch.from_numpy(boxes),
+        "labels": torch.tensor(labels, dtype=torch.int64),
+        "masks": torch.from_numpy(masks.astype(np.uint8)),
+        "semantic": torch.from_numpy(semantic),
+    }
+    if "person" in cfg.classes:
+        landmarks = [obj.points for obj in placed]
+        target["keypoints"] = torch.from_numpy(_keypoint_targets(landmarks, masks, s))
+    if cfg.back_facing > 0:
+        target["from_back"] = torch.tensor([obj.from_back for obj in placed], dtype=torch.bool)
+    return target
+
+
 def render_scene(
     seed: int,
     index: int,
@@ -364,81 +458,20 @@ def render_scene(
     _add_clutter(rng, image, yy, xx, cfg.clutter)
 
     wanted = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
-    visible: list[np.ndarray] = []  # visible mask of each placed object
-    areas: list[int] = []  # its full area when it was placed
-    labels: list[int] = []
-    landmarks: list[np.ndarray | None] = []  # a person's keypoints (K, 2), else None
-    from_back: list[bool] = []
+    placed: list[_Object] = []
     for _ in range(wanted):
         label = int(rng.integers(len(cfg.classes))) + 1
-        name = cfg.classes[label - 1]
-        for _attempt in range(30):
-            r = rng.uniform(*cfg.size_range) * s / 2
-            points, back = None, False
-            if name == "person":  # upright-ish, its whole height inside the image
-                cx, cy = rng.uniform(0.5 * r, s - 0.5 * r), rng.uniform(0.9 * r, s - 0.9 * r)
-                angle = rng.uniform(-0.3, 0.3)
-                if cfg.back_facing > 0:  # no extra draw by default: scenes stay as they were
-                    back = bool(rng.random() < cfg.back_facing)
-                mask, points = _draw_person(rng, xx, yy, cx, cy, r, angle, back)
-            else:
-                cx, cy = rng.uniform(0.6 * r, s - 0.6 * r, size=2)
-                angle = rng.uniform(0, 2 * np.pi)
-            cos, sin = np.cos(angle), np.sin(angle)
-            u = (xx - cx) * cos + (yy - cy) * sin
-            if points is None:
-                mask = SHAPES[name](u, -(xx - cx) * sin + (yy - cy) * cos, r)
-            area = int(mask.sum())
-            if area < 8:
-                continue
-            # The new object goes on top: every earlier object must stay visible enough (at
-            # least 1 - max_occlusion of it, and never fewer than 8 pixels).
-            if all(
-                (vis & ~mask).sum() >= max((1 - cfg.max_occlusion) * full, 8)
-                for vis, full in zip(visible, areas, strict=True)
-            ):
-                break
-        else:
+        obj = _place_object(rng, cfg, label, xx, yy, placed)
+        if obj is None:
             continue  # no free placement found for this object: leave it out
-        for vis in visible:
-            vis &= ~mask
-        visible.append(mask)
-        areas.append(area)
-        labels.append(label)
-        landmarks.append(points)
-        from_back.append(back)
-        local_bg = image[mask].mean(axis=0)
-        colour = _random_colour(rng, avoid=local_bg)
-        # A little lighting across the object: from its own side for shapes, from above for
-        # people, so that a horizontal flip leaves a person's lighting as it could be drawn.
-        across = (cy - yy) if points is not None else u
-        shade = 1.0 + 0.15 * (across / r)[mask]
-        image[mask] = colour * shade[:, None]
-        if points is not None and cfg.back_facing > 0 and not back:  # a contrasting face
-            face = 0.3 * colour if colour.mean() > 0.4 else 0.6 + 0.4 * colour
-            image[_face(xx, yy, points, r) & mask] = face
+        for earlier in placed:  # the new object goes on top
+            earlier.mask &= ~obj.mask
+        placed.append(obj)
+        _paint(rng, image, obj, xx, yy, faces=cfg.back_facing > 0)
 
     image = image + rng.normal(0, cfg.noise, size=image.shape).astype(np.float32)
     image = np.clip(image, 0, 1).astype(np.float32)
-
-    n = len(labels)
-    masks = np.stack(visible) if n else np.zeros((0, s, s), dtype=bool)
-    semantic = np.zeros((s, s), dtype=np.int64)
-    boxes = np.zeros((n, 4), dtype=np.float32)
-    for k in range(n):
-        semantic[masks[k]] = labels[k]
-        ys, xs = np.nonzero(masks[k])
-        boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    target = {
-        "boxes": torch.from_numpy(boxes),
-        "labels": torch.tensor(labels, dtype=torch.int64),
-        "masks": torch.from_numpy(masks.astype(np.uint8)),
-        "semantic": torch.from_numpy(semantic),
-    }
-    if "person" in cfg.classes:
-        target["keypoints"] = torch.from_numpy(_keypoint_targets(landmarks, masks, s))
-    if cfg.back_facing > 0:
-        target["from_back"] = torch.tensor(from_back, dtype=torch.bool)
+    target = _annotations(placed, cfg)
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 

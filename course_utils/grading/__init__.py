@@ -8,8 +8,10 @@ Command line (see the README, "Exercises and grading")::
 """
 
 from .exercises import Exercise, NotebookError, find_exercises, read_notebook, stub_source
-from .grade import ExerciseResult, Report, find_reference, grade_folder, grade_submission
+from .grade import grade_folder, grade_submission
+from .references import find_reference
 from .release import release_folder, release_notebook
+from .report import ExerciseResult, Report
 
 __all__ = [
     "Exercise",

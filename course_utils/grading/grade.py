@@ -1,14 +1,17 @@
 """``grade``: a submission's exercises run in a sandbox; the verdicts are computed here.
 
-For each exercise the grader finds the student's cell (never their stored outputs), runs the
-reference's setup cell and the student's exercise cells in a sandbox (see
-:mod:`course_utils.grading.sandbox`: no course files, no other submissions, no network, limits,
-nothing left running), and then runs the exercise's check, from ``course_utils.checks``, in its
-own process on a stand-in for the student's function (:mod:`course_utils.grading.remote`): the
-check's inputs are made here, sent to the sandbox as data, the answer's outputs come back as
-data, and the comparison with the library's result happens here. Each check runs twice: on the
-notebook's cases, and on hidden cases drawn with the instructor's seed. Nothing the student's
-code prints, patches or writes can change a verdict; the submission is only ever read.
+For each exercise the grader finds the student's cell (never their stored outputs: see
+:mod:`course_utils.grading.matching`, and :mod:`course_utils.grading.references` for the
+reference notebook), runs the reference's setup cell and the student's exercise cells in a
+sandbox (see :mod:`course_utils.grading.sandbox`: no course files, no other submissions, no
+network, limits, nothing left running; :mod:`course_utils.grading.session` starts it again
+without a cell that kills it), and then runs the exercise's check, from
+``course_utils.checks``, in its own process on a stand-in for the student's function
+(:mod:`course_utils.grading.remote`): the check's inputs are made here, sent to the sandbox as
+data, the answer's outputs come back as data, and the comparison with the library's result
+happens here. Each check runs twice: on the notebook's cases, and on hidden cases drawn with the
+instructor's seed. Nothing the student's code prints, patches or writes can change a verdict;
+the submission is only ever read.
 """
 
 from __future__ import annotations
@@ -28,40 +31,16 @@ from ..checks import core
 from ..checks.guard import suspicious_names
 from ..contract import passed_cases
 from .exercises import Exercise, NotebookError, find_exercises, read_notebook, stub_source
+from .matching import match_exercises
+from .references import default_notebooks_dir, find_reference
 from .remote import Link
 from .report import ExerciseResult, Report
-from .sandbox import Limits, Sandbox, SandboxError, isolation
+from .sandbox import Limits, SandboxError, isolation
+from .session import Session
 
-__all__ = ["ExerciseResult", "Report", "find_reference", "grade_folder", "grade_submission"]
+__all__ = ["grade_folder", "grade_submission"]
 
 _CHECK_CALL = re.compile(r"^checks\.(check_\w+)\((\w+)\)\s*$", re.M)
-
-
-def default_notebooks_dir() -> Path:
-    """``./notebooks`` if it exists, else the notebooks folder of the course repository."""
-    here = Path.cwd() / "notebooks"
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "notebooks"
-
-
-def find_reference(submission: Path, notebooks_dir: Path) -> Path:
-    """The reference notebook a submission answers, from its file name.
-
-    ``01_1x1_convolutions.ipynb``, ``alice-01_1x1_convolutions.ipynb`` and ``01_alice.ipynb``
-    all find ``01_1x1_convolutions.ipynb``.
-    """
-    references = sorted(notebooks_dir.glob("*.ipynb"))
-    stem = submission.stem
-    by_name = [r for r in references if r.stem in stem]
-    if len(by_name) == 1:
-        return by_name[0]
-    numbers = set(re.findall(r"(?<!\d)(\d\d)(?!\d)", stem))
-    by_number = [r for r in references if r.stem[:2] in numbers]
-    if len(by_number) == 1:
-        return by_number[0]
-    raise NotebookError(
-        f"cannot tell which notebook {submission.name} answers (looked in {notebooks_dir}); "
-        "name the file after it or pass --reference"
-    )
 
 
 def _shown(path: Path) -> str:
@@ -70,137 +49,6 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path.resolve())
-
-
-# ---------------------------------------------------------------- matching the student's cells
-
-
-def _lines(source: str) -> set[str]:
-    return {line.strip() for line in source.splitlines()}
-
-
-def match_exercises(
-    reference: nbformat.NotebookNode, exercises: list[Exercise], submission: nbformat.NotebookNode
-) -> tuple[dict[int, str], dict[int, str], list[str]]:
-    """Find each exercise's cell in the submission.
-
-    Returns (sources by exercise number, failure reasons by exercise number, notes). A cell is
-    found by the exercise's first code line (its ``def`` line), else by a ``def`` of the same
-    function name, else by the reference cell's id (Jupyter keeps cell ids).
-    """
-    cells = [(i, c) for i, c in enumerate(submission.cells) if c.cell_type == "code"]
-    sources: dict[int, str] = {}
-    failures: dict[int, str] = {}
-    notes: list[str] = []
-    positions: dict[int, int] = {}
-    for ex in exercises:
-        if not any(c.source.strip() == ex.check_source.strip() for _, c in cells):
-            notes.append(
-                f"the check cell of exercise {ex.number} ({ex.name}) was edited or deleted; "
-                "the reference check cell was used"
-            )
-        found = [i for i, c in cells if ex.signature and ex.signature in _lines(c.source)]
-        if not found and ex.name.isidentifier():  # the signature was changed
-            defines = re.compile(rf"^(?:def|class)\s+{ex.name}\s*[(:]", re.M)
-            found = [i for i, c in cells if defines.search(c.source)]
-        if not found:  # no def line at all: the cell Jupyter kept the reference's id for
-            ref_id = reference.cells[ex.cell].get("id")
-            found = [i for i, c in cells if ref_id and c.get("id") == ref_id]
-        if len(found) > 1:
-            failures[ex.number] = (
-                f"exercise {ex.number} appears in {len(found)} cells "
-                f"(cells {', '.join(map(str, found))}); keep exactly one"
-            )
-            continue
-        if not found:
-            failures[ex.number] = (
-                f"exercise cell not found (deleted?): no code cell has the line '{ex.signature}'"
-            )
-            continue
-        positions[ex.number] = found[0]
-        sources[ex.number] = submission.cells[found[0]].source
-    order = [positions[k] for k in sorted(positions)]
-    if order != sorted(order):
-        notes.append(
-            "exercise cells are not in the reference order; each was graded by its own check"
-        )
-    return sources, failures, notes
-
-
-# ---------------------------------------------------------------- the sandboxed session
-
-
-class Session:
-    """The submission's cells in a sandbox, restarted (without the culprit) when one kills it."""
-
-    def __init__(
-        self,
-        setup: list[str],
-        cells: dict[int, str],
-        names: dict[int, str],
-        hide,
-        limits,
-        timeout,
-        deadline,
-    ):
-        self.setup, self.cells, self.names = setup, dict(cells), names
-        self.hide, self.limits, self.timeout, self.deadline = hide, limits, timeout, deadline
-        self.sandbox: Sandbox | None = None
-        self.cell_errors: dict[int, str] = {}  # exercise -> what its cell raised
-        self.killed: dict[int, str] = {}  # exercise -> how its cell ended the sandbox
-        self.notes: list[str] = []
-        self.limits_note = ""
-
-    def seconds_left(self) -> float:
-        left = self.deadline - time.perf_counter()
-        if left <= 0:
-            raise TimeoutError("out of time")
-        return left
-
-    def request(self, message: dict, timeout: float) -> dict:
-        self.ensure()
-        return self.sandbox.request(message, min(timeout, self.seconds_left()))
-
-    def ensure(self) -> None:
-        """A live sandbox that has run the setup and every exercise cell not yet to blame."""
-        while self.sandbox is None or not self.sandbox.alive:
-            self.close()
-            self.sandbox = Sandbox(hide=self.hide, limits=self.limits)
-            try:  # before any of the student's code runs: the grader's problem, not theirs
-                self.sandbox.start(timeout=min(180, self.seconds_left()))
-            except SandboxError as error:
-                raise RuntimeError(f"could not start the sandbox: {error}") from error
-            self.limits_note = self.sandbox.cgroup_note
-            for source in self.setup:
-                reply = self.sandbox.request({"op": "exec", "source": source}, self.seconds_left())
-                if "error" in reply:
-                    error = reply["error"]
-                    raise RuntimeError(f"the reference's setup cell failed in the sandbox: {error}")
-            self.cell_errors = {}
-            for number, source in self.cells.items():
-                if number in self.killed:
-                    continue
-                try:
-                    reply = self.sandbox.request(
-                        {
-                            "op": "exec",
-                            "source": source,
-                            "key": number,
-                            "exercise": self.names.get(number, ""),
-                        },
-                        min(self.timeout, self.seconds_left()),
-                    )
-                except SandboxError as error:
-                    self.killed[number] = f"running the exercise cell: {error}"
-                    break  # start again without it
-                if "error" in reply:
-                    err = reply["error"]
-                    self.cell_errors[number] = f"{err.get('type')}: {err.get('message')}"
-
-    def close(self) -> None:
-        if self.sandbox is not None:
-            self.notes.extend(self.sandbox.close())
-            self.sandbox = None
 
 
 def _check_of(ex: Exercise):

@@ -1,4 +1,4 @@
-"""Average precision for detection and instance segmentation (notebooks 06-07).
+"""Average precision for detection, instance segmentation and keypoints (notebooks 06-08).
 
 The lecture's rule: a detection is a true positive when it has the class of a ground-truth
 object and overlaps it with IoU above a threshold, and that object was not already claimed by
@@ -6,8 +6,24 @@ a higher-scoring detection; every other detection (mislocalised, misclassified, 
 is a false positive. Sorting all detections of a class by score and walking down the list
 traces the precision-recall curve; AP is the area under it, and mAP the mean over classes.
 
-``mean_average_precision`` follows DESIGN.md's contract. With ``interpolation="coco"`` it
-agrees with pycocotools' COCOeval AP at the same IoU threshold (area "all", 100 detections).
+``mean_average_precision(preds, targets, iou_threshold=0.5, iou_type="bbox",
+interpolation="voc", oks_sigmas=0.07)``:
+
+- ``preds`` and ``targets``: one dict per image, in torchvision's detection format: ``boxes``
+  (N, 4) xyxy and ``labels`` (N,), with ``scores`` (N,) in the predictions; for
+  ``iou_type="segm"`` ``masks`` (N, H, W), bool or 0/1 (predicted ones may also be
+  (N, 1, H, W) probabilities, thresholded at 0.5); for ``iou_type="keypoints"`` ``keypoints``
+  (N, K, 3). Tensors on any device, or anything ``torch.as_tensor`` takes.
+- Matching, per image and class: the detections in decreasing score, each taking the unclaimed
+  object of its class it overlaps most when that IoU is at least ``iou_threshold`` (the
+  lecture writes "> 0.5", COCO ">= 0.5": they differ only at exactly 0.5); a duplicate is a
+  false positive.
+- ``interpolation="voc"``: all-point interpolation (VOC2010 on); ``"coco"``: COCO's 101 recall
+  points and at most 100 detections per image and class, and then the AP of every class agrees
+  with pycocotools' COCOeval at the same IoU threshold (area "all", maxDets 100) within 1e-4.
+- Returns ``{"map": float, "per_class": {label: AP}, "curves": {label: (precision,
+  recall)}}``: classes without ground truth are left out of the mean (``"map"`` is NaN when no
+  class has any).
 
 Device: the inputs are moved to the CPU first (``_field`` for the dicts, the start of
 ``average_precision``); results are Python floats and CPU tensors.

@@ -5,11 +5,17 @@
   defined in the FCN paper, and ``boundary_iou``, which scores only the pixels near the
   contours, where coarse predictions go wrong.
 
-``confusion_matrix``, ``mean_accuracy`` and ``mean_iou`` follow DESIGN.md's contract: integer
-label maps of any shape; a class absent from both prediction and target is left out of a mean.
+``confusion_matrix(pred, target, num_classes, ignore_index=None)``, ``mean_accuracy`` and
+``mean_iou`` (same arguments) take integer labels of any shape, the same for both (a batch of
+class labels or of label maps; float scores raise ``ValueError``: take their argmax first), with
+values in ``0..num_classes-1``; target positions equal to ``ignore_index`` are not scored. The
+means are over classes of the per-class accuracy and IoU, as defined in the FCN paper: a class
+absent from both prediction and target is left out of the mean (neither 0 nor 1), a class that
+is predicted but absent from the target scores 0.
 
-Device: the label maps are moved to the CPU first (``_scored_labels``, ``accuracy``,
-``boundary_iou``); results are Python floats or CPU tensors.
+Device: the label maps may be on any device; they are moved to the CPU first
+(``_scored_labels``, ``accuracy``, ``boundary_iou``); results are Python floats, or CPU tensors
+(``confusion_matrix``, ``per_class_iou``).
 """
 
 from __future__ import annotations
