@@ -156,7 +156,10 @@ def test_float16_boxes_are_computed_in_float32(n, m, seed):
     g = torch.Generator().manual_seed(seed)
     a, b = (random_boxes(g, k, spread=600.0, size=400.0) for k in (n, m))
     iou = ops.box_iou(a.half(), b.half())
-    assert iou.dtype == torch.float32 and not (iou.isnan() & ~tvo.box_iou(a, b).isnan()).any()
+    # NaN only where the float16 boxes themselves are degenerate (a thin box can round to zero
+    # area, and 0/0 is NaN in torchvision too), never from an area overflowing float16
+    expected_nan = tvo.box_iou(a.half().float(), b.half().float()).isnan()
+    assert iou.dtype == torch.float32 and torch.equal(iou.isnan(), expected_nan)
     # torchvision subtracts in float16 and then upcasts; we upcast first: equal to the float32
     # IoU of the float16 coordinates, and within float16's rounding of torchvision's
     torch.testing.assert_close(iou, ops.box_iou(a.half().float(), b.half().float()), equal_nan=True)
