@@ -1,6 +1,8 @@
 """The pieces of region-based detection that are not ops (notebook 06).
 
 - ``sliding_window_proposals``: R-CNN's external region proposals, the simplest kind;
+- ``anchor_boxes``: Faster R-CNN's anchors at one feature-map position (torchvision's
+  ``AnchorGenerator``'s boxes, before it rounds them);
 - ``label_proposals``: which proposals are objects (and of which class) for training;
 - ``encode_boxes`` / ``decode_boxes`` (and ``BoxCoder``, the two with weights): R-CNN's
   box-regression targets, as torchvision's ``BoxCoder`` defines them (centre offsets in box
@@ -26,6 +28,7 @@ from .ops.boxes import box_iou, check_boxes
 
 __all__ = [
     "BoxCoder",
+    "anchor_boxes",
     "decode_boxes",
     "encode_boxes",
     "label_anchors",
@@ -57,18 +60,50 @@ def sliding_window_proposals(
     """
     if image_size < 1 or stride < 1:
         raise ValueError(f"image_size and stride must be >= 1, got {image_size}, {stride}")
+    windows = []
+    for w, h in _box_shapes(sizes, aspect_ratios, size_first=True):
+        xs = torch.arange(0, max(image_size - w, 0) + 1e-6, stride)
+        ys = torch.arange(0, max(image_size - h, 0) + 1e-6, stride)
+        y, x = torch.meshgrid(ys, xs, indexing="ij")
+        boxes = torch.stack([x, y, x + w, y + h], -1).reshape(-1, 4)
+        windows.append(boxes.clamp(0, image_size))
+    return torch.cat(windows).float()
+
+
+def anchor_boxes(
+    sizes: Sequence[float], aspect_ratios: Sequence[float], centre=(0.0, 0.0)
+) -> torch.Tensor:
+    """The anchors at one position: every size (sqrt of the area) x aspect ratio (h / w).
+
+    An anchor of size s and aspect ratio a has width s / sqrt(a) and height s * sqrt(a), as in
+    :func:`sliding_window_proposals`. The same boxes, in the same order (aspect ratio first,
+    then size), as ``torchvision``'s ``AnchorGenerator`` at one feature-map position, without
+    its rounding: ``AnchorGenerator``'s anchors at the position (x, y) of the image are
+    ``anchor_boxes(sizes, aspect_ratios).round() + (x, y, x, y)``.
+
+    Returns:
+        (len(aspect_ratios) * len(sizes), 4) float32 xyxy boxes centred on ``centre`` = (x, y).
+    """
+    cx, cy = (float(v) for v in centre)
+    boxes = [
+        [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+        for w, h in _box_shapes(sizes, aspect_ratios)
+    ]
+    return torch.tensor(boxes, dtype=torch.float32)
+
+
+def _box_shapes(
+    sizes: Sequence[float], aspect_ratios: Sequence[float], size_first: bool = False
+) -> list[tuple[float, float]]:
+    """(width, height) of a box of area s^2 and aspect ratio a = height / width, for every
+    pair: aspect ratio first, then size (torchvision's anchor order), or size first."""
     if not sizes or not aspect_ratios or min(sizes) <= 0 or min(aspect_ratios) <= 0:
         raise ValueError("sizes and aspect_ratios must be non-empty and positive")
-    windows = []
-    for s in sizes:
-        for a in aspect_ratios:
-            w, h = s / math.sqrt(a), s * math.sqrt(a)
-            xs = torch.arange(0, max(image_size - w, 0) + 1e-6, stride)
-            ys = torch.arange(0, max(image_size - h, 0) + 1e-6, stride)
-            y, x = torch.meshgrid(ys, xs, indexing="ij")
-            boxes = torch.stack([x, y, x + w, y + h], -1).reshape(-1, 4)
-            windows.append(boxes.clamp(0, image_size))
-    return torch.cat(windows).float()
+    if size_first:
+        pairs = [(s, a) for s in sizes for a in aspect_ratios]
+    else:
+        pairs = [(s, a) for a in aspect_ratios for s in sizes]
+    return [(s / math.sqrt(a), s * math.sqrt(a)) for s, a in pairs]
 
 
 def label_proposals(

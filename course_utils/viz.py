@@ -7,7 +7,7 @@ float in [0, 1] or uint8, as the datasets return them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,14 +16,22 @@ from matplotlib import colors as mcolors
 from matplotlib.patches import Patch, Rectangle
 from torchvision.utils import draw_segmentation_masks
 
+from .history import History
+from .ops import box_area, box_iou, roi_pool_bins
+from .regions import anchor_boxes as anchors_at  # the name notebook 06 knows
+
 __all__ = [
+    "anchors_at",
+    "draw_anchors",
     "draw_detections",
     "draw_iou",
     "draw_roi_sampling",
     "label_colors",
+    "log_axis",
     "overlay_label_map",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_pr_curves",
     "plot_runs",
     "show_images",
     "show_label_map",
@@ -281,11 +289,27 @@ def _draw_skeleton(ax, points: torch.Tensor, skeleton, colour, show_hidden: bool
         ax.scatter(x[hidden], y[hidden], s=9, facecolors="none", edgecolors="white", zorder=3)
 
 
-def plot_history(history, keys: Sequence[str] | None = None, title: str | None = None):
+def plot_history(
+    history: History | Mapping[str, Sequence[float]],
+    keys: Sequence[str] | None = None,
+    title: str | None = None,
+):
     """Plot training curves: losses on the left, accuracies on the right, per epoch (or per
-    window of iterations, for a detector's history)."""
-    curves = history.curves if hasattr(history, "curves") else dict(history)
-    unit, step = getattr(history, "unit", "epoch"), getattr(history, "step", 1)
+    window of iterations, for a detector's history).
+
+    ``history``: a :class:`~course_utils.train.History` (what ``train.fit`` and
+    ``train.fit_detector`` return), or a dict of per-epoch curves ``{name: values}`` (several
+    runs' curves gathered under new names, say).
+    """
+    if isinstance(history, History):
+        curves, unit, step = history.curves, history.unit, history.step
+    elif isinstance(history, Mapping):
+        curves, unit, step = dict(history), "epoch", 1
+    else:
+        raise TypeError(
+            "history must be a course_utils.train.History (what train.fit returns) or a dict "
+            f"{{name: values}} of per-epoch curves, got {type(history).__name__}"
+        )
     keys = list(keys) if keys is not None else list(curves)
     missing = [k for k in keys if k not in curves]
     if missing:
@@ -384,21 +408,6 @@ def plot_confusion_matrix(
     return ax.figure
 
 
-def anchors_at(sizes: Sequence[float], aspect_ratios: Sequence[float], centre) -> torch.Tensor:
-    """The anchors at one position: every size (sqrt of the area) x aspect ratio (h / w).
-
-    The same boxes as ``torchvision``'s ``AnchorGenerator`` (without its rounding), as
-    (len(sizes) * len(aspect_ratios), 4) xyxy centred on ``centre`` = (x, y).
-    """
-    cx, cy = centre
-    boxes = []
-    for a in aspect_ratios:  # torchvision's order: aspect ratio first, then size
-        for s in sizes:
-            w, h = s / a**0.5, s * a**0.5
-            boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-    return torch.tensor(boxes, dtype=torch.float32)
-
-
 def draw_iou(box_a, box_b, size: int = 64, ax=None):
     """Two xyxy boxes on a ``size`` x ``size`` canvas, their intersection filled, and the IoU
     with its two areas in the title (the static twin of ``widgets.iou_explorer``)."""
@@ -409,10 +418,10 @@ def draw_iou(box_a, box_b, size: int = 64, ax=None):
                 f"{name} must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1, got {box.tolist()}"
             )
     top_left, bottom_right = torch.max(a[:2], b[:2]), torch.min(a[2:], b[2:])
-    inter_wh = (bottom_right - top_left).clamp(min=0)
+    inter_wh = (bottom_right - top_left).clamp(min=0)  # the rectangle to fill
     inter = float(inter_wh.prod())
-    union = float((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod()) - inter
-    iou = inter / union if union > 0 else 0.0
+    union = float(box_area(torch.stack([a, b])).sum()) - inter
+    iou = float(box_iou(a[None].double(), b[None].double()).nan_to_num(0.0))  # 0 / 0: 0
     if ax is None:
         _, ax = plt.subplots(figsize=(3, 3))
     if inter > 0:
@@ -485,22 +494,6 @@ def plot_pr_curves(
     return ax.figure
 
 
-def _roi_pool_bins(start: float, end: float, bins: int, limit: int) -> list[tuple[int, int]]:
-    """RoIPool's bins along one axis as torchvision computes them: [first cell, last cell + 1)."""
-
-    def round_half_away(v: float) -> int:  # C's round(), which torchvision uses (numpy's
-        return int(np.sign(v) * np.floor(abs(v) + 0.5))  # np.round rounds halves to even)
-
-    lo, hi = round_half_away(start), round_half_away(end)
-    size = max(hi - lo + 1, 1) / bins
-    spans = []
-    for p in range(bins):
-        a = min(max(int(np.floor(p * size)) + lo, 0), limit)
-        b = min(max(int(np.ceil((p + 1) * size)) + lo, 0), limit)
-        spans.append((a, b))
-    return spans
-
-
 def _roi_align_points(start: float, end: float, bins: int, grid: int, aligned: bool):
     """RoIAlign's bin edges and sampling points along one axis, in cell coordinates
     (cell i spans [i, i + 1); torchvision's pixel index i sits at i + 0.5)."""
@@ -560,8 +553,11 @@ def draw_roi_sampling(
         ax.set_aspect("equal")
         ax.set_xlabel("feature-map column")
         ax.set_ylabel("feature-map row")
-    rows = _roi_pool_bins(y1, y2, output_size, height)
-    cols = _roi_pool_bins(x1, x2, output_size, width)
+    (r_lo, r_hi), (c_lo, c_hi) = roi_pool_bins(
+        torch.tensor([[x1, y1, x2, y2]], dtype=torch.float64), output_size, 1.0, (height, width)
+    )
+    rows = list(zip(r_lo[0].tolist(), r_hi[0].tolist(), strict=True))
+    cols = list(zip(c_lo[0].tolist(), c_hi[0].tolist(), strict=True))
     for i, (r0, r1) in enumerate(rows):
         for j, (c0, c1) in enumerate(cols):
             colour = colours[(i * output_size + j) % 10]

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 
 from . import viz
-from .ops.boxes import nms
+from .ops import nms
+from .regions import anchor_boxes
 
 __all__ = ["anchor_explorer", "iou_explorer", "nms_explorer", "roi_align_explorer"]
 
@@ -81,7 +82,7 @@ def anchor_explorer(image, stride: int = 4):
     def show(column=cells // 2, row=cells // 2, smallest=8, scales=3, ratio=2.0):
         sizes = tuple(smallest * 2**i for i in range(scales))
         ratios = (1 / ratio, 1.0, ratio) if ratio != 1 else (1.0,)
-        anchors = viz.anchors_at(sizes, ratios, (column * stride, row * stride))  # as torchvision
+        anchors = anchor_boxes(sizes, ratios, (column * stride, row * stride))  # as torchvision
         fig, ax = plt.subplots(figsize=(3.5, 3.5))
         viz.draw_anchors(image, anchors, stride=stride, ax=ax)
         ax.set_title(f"{len(anchors)} anchors at cell ({row}, {column})")

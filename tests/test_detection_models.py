@@ -130,9 +130,13 @@ def test_mask_rcnn_factory_trains_one_step_and_detects_masks():
 
 
 def test_roi_sampling_figure_shows_where_torchvision_reads():
-    """The figure's RoIPool bins give torchvision's roi_pool; its RoIAlign points, roi_align."""
+    """The figure's RoIPool bins give torchvision's roi_pool; its RoIAlign points, roi_align.
+
+    Read from what the figure draws: on the left a filled rectangle per bin, in cells
+    (cell i spans [i, i + 1)); on the right the sampling points, row by row."""
+    import matplotlib.pyplot as plt
+
     from course_utils import ops, viz
-    from course_utils.viz import _roi_align_points, _roi_pool_bins
 
     g = torch.Generator().manual_seed(0)
     feature = torch.randn(9, 11, generator=g)
@@ -142,21 +146,23 @@ def test_roi_sampling_figure_shows_where_torchvision_reads():
         ((4.2, 3.3, 4.6, 3.5), 2, 3, False),  # smaller than a cell
         ((2.5, 0.5, 7.5, 6.5), 3, 2, True),  # halves: torchvision rounds them away from zero
     ]:
-        x1, y1, x2, y2 = box
         rois = torch.tensor([[0.0, *box]])
         pooled = tvo.roi_pool(feature[None, None], rois, bins)[0, 0]
-        rows, cols = _roi_pool_bins(y1, y2, bins, 9), _roi_pool_bins(x1, x2, bins, 11)
-        ours = torch.tensor([[feature[r0:r1, c0:c1].max() for c0, c1 in cols] for r0, r1 in rows])
-        torch.testing.assert_close(ours, pooled)
-        _, ys = _roi_align_points(y1, y2, bins, grid, aligned)
-        _, xs = _roi_align_points(x1, x2, bins, grid, aligned)
-        yy, xx = torch.meshgrid(torch.tensor(ys) - 0.5, torch.tensor(xs) - 0.5, indexing="ij")
+        fig = viz.draw_roi_sampling(box, bins, grid, aligned, feature)
+        pool_ax, align_ax = fig.axes
+        fills = pool_ax.patches[1::2]  # after the box: each bin's fill, then its outline
+        assert len(fills) == bins * bins
+        cells = [[round(v) for v in (*p.get_xy(), p.get_width(), p.get_height())] for p in fills]
+        ours = torch.tensor([feature[r0 : r0 + h, c0 : c0 + w].max() for c0, r0, w, h in cells])
+        torch.testing.assert_close(ours.view(bins, bins), pooled)
+        points = torch.tensor(align_ax.collections[0].get_offsets().data)  # (x, y) per point
+        xx, yy = (points[:, k].view(bins * grid, bins * grid) - 0.5 for k in (0, 1))
         reads = ops.bilinear_interpolate(feature[None].double(), yy, xx)[0]
         means = reads.view(bins, grid, bins, grid).mean((1, 3)).float()
         torch.testing.assert_close(
             means, tvo.roi_align(feature[None, None], rois, bins, 1.0, grid, aligned)[0, 0]
         )
-        assert viz.draw_roi_sampling(box, bins, grid, aligned, feature) is not None
+        plt.close(fig)
     with pytest.raises(ValueError, match="sampling_ratio"):
         viz.draw_roi_sampling((1, 1, 2, 2), 2, 0)
 

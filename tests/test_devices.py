@@ -115,6 +115,9 @@ ALLOWED = {
     ("course_utils.regions", "sliding_window_proposals", "torch.arange"): (
         "no tensor input to follow: CPU boxes, which callers move (a detector's buffer follows it)"
     ),
+    ("course_utils.regions", "anchor_boxes", "torch.tensor"): (
+        "no tensor input to follow: CPU boxes, like sliding_window_proposals"
+    ),
     ("course_utils.proposals", "selective_search", "torch.from_numpy"): (
         "a NumPy algorithm: CPU boxes, like sliding_window_proposals"
     ),
@@ -705,6 +708,7 @@ def case_training_loops(d):  # train.fit, evaluate, fit_detector and detect, wit
 #: Public helpers the dynamic cases need not run, and why.
 NOT_RUN = {
     regions.sliding_window_proposals: "no tensor input: CPU boxes (statically allowed)",
+    regions.anchor_boxes: "no tensor input: CPU boxes (statically allowed)",
     transforms.unet_displacement: "no tensor input: draws on the generator's device",
     transforms.horizontal_flip: "torchvision's v2 flip on tv_tensors; keypoints: flip_keypoints",
     transforms.RandomHorizontalFlip: "horizontal_flip behind a coin flip",

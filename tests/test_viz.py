@@ -162,3 +162,56 @@ def test_draw_anchors_adds_boxes_of_one_colour_to_a_drawn_image():
     assert len(ax.images) == 1 and len(ax.patches) == 3
     assert ax.patches[1].get_edgecolor() == ax.patches[2].get_edgecolor()
     plt.close("all")
+
+
+def test_plot_history_takes_a_history_or_a_dict_of_curves_and_nothing_else():
+    from course_utils import history
+
+    assert train.History is history.History  # one class, wherever it is imported from
+    h = train.History(unit="iteration", step=20)
+    h.log(loss=1.0)
+    h.log(loss=0.5)
+    (ax,) = viz.plot_history(h).axes
+    assert ax.get_xlabel() == "iteration" and list(ax.lines[0].get_xdata()) == [20, 40]
+    (ax,) = viz.plot_history({"GAP train_loss": [1.0, 0.5]}).axes  # notebook 02 merges two runs
+    assert ax.get_xlabel() == "epoch" and list(ax.lines[0].get_xdata()) == [1, 2]
+
+    class LooksLikeOne:
+        curves = {"loss": [1.0]}
+
+    for wrong in (LooksLikeOne(), [("loss", [1.0])], None):
+        with pytest.raises(TypeError, match="history must be a course_utils.train.History"):
+            viz.plot_history(wrong)
+
+
+def test_draw_iou_writes_what_box_iou_computes():
+    from course_utils import ops
+
+    a, b = (12.0, 14, 40, 42), (24.0, 22, 52, 50)
+    iou = float(ops.box_iou(torch.tensor([a]), torch.tensor([b])))
+    fig = viz.draw_iou(a, b)
+    assert fig.axes[0].get_title() == f"IoU = 320 / 1248 = {iou:.2f}" == "IoU = 320 / 1248 = 0.26"
+    filled = fig.axes[0].patches[0]  # the intersection
+    assert (*filled.get_xy(), filled.get_width(), filled.get_height()) == (24, 22, 16, 20)
+    assert viz.draw_iou((0, 0, 10, 10), (20, 20, 30, 30)).axes[0].get_title().endswith("= 0.00")
+    assert viz.draw_iou((5, 5, 5, 5), (5, 5, 5, 5)).axes[0].get_title() == "IoU = 0 / 0 = 0.00"
+    with pytest.raises(ValueError, match="box_b must be"):
+        viz.draw_iou(a, (3, 3, 1, 1))
+
+
+def test_viz_all_lists_every_name_the_notebooks_call():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    called = set()
+    for path in [*root.glob("notebooks/*.ipynb"), *root.glob("exercises/*.ipynb")]:
+        called |= set(re.findall(r"\bviz\.([A-Za-z_]\w*)", path.read_text()))
+    for path in (root / "course_utils").rglob("*.py"):
+        if path.name != "viz.py":
+            called |= set(re.findall(r"\bviz\.([A-Za-z_]\w*)", path.read_text()))
+    assert called, "no viz.<name> found in the notebooks"
+    assert called <= set(viz.__all__), sorted(called - set(viz.__all__))
+    assert viz.__all__ == sorted(viz.__all__)
+    assert not [name for name in viz.__all__ if name.startswith("_")]
+    assert all(callable(getattr(viz, name)) for name in viz.__all__)
