@@ -2,53 +2,26 @@
 
 :func:`fit` trains for a fixed number of epochs (never a wall-clock budget, so results
 repeat), shows a ``tqdm.auto`` progress bar (a widget in Jupyter, text elsewhere) and returns
-a :class:`History` to plot with ``course_utils.viz.plot_history``.
+a :class:`History` to plot with ``course_utils.viz.plot_history``. :func:`fit_detector` does the
+same for a detector (torchvision's interface) over a fixed number of iterations; both run one
+shared step loop.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .datasets.targets import plain
 from .env import synchronize
+from .history import History
 from .progress import progress_bar
 
 __all__ = ["History", "detect", "evaluate", "fit", "fit_detector", "predict"]
-
-
-@dataclass
-class History:
-    """Per-epoch curves: ``history["train_loss"]``, ``history["val_accuracy"]``, ...
-
-    A detector's history has one point per window of ``step`` iterations (``unit`` says which).
-    """
-
-    curves: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-    unit: str = "epoch"
-    step: int = 1
-
-    def log(self, **values: float) -> None:
-        for key, value in values.items():
-            self.curves.setdefault(key, []).append(float(value))
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.curves[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.curves
-
-    def keys(self):
-        return self.curves.keys()
-
-    @property
-    def epochs(self) -> int:
-        return max((len(v) for v in self.curves.values()), default=0)
 
 
 def _to(batch, device):
@@ -128,24 +101,15 @@ def fit(
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     device = device or next(model.parameters()).device
     history = History()
-    start = time.perf_counter()
-    bar = progress_bar(epochs, desc, unit="epoch", disable=not progress)
-    for _ in range(epochs):
+
+    def epoch(_, step) -> dict:
         model.train()
         total_loss, correct, seen, positions = 0.0, 0, 0, 0
         for batch in train_loader:
             x, y = _to(batch, device)
             logits = model(x)
             loss = loss_fn(logits, y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {loss.item()}: lower the learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
+            step(loss)
             total_loss += loss.item() * y.shape[0]
             correct += (logits.argmax(1) == y).sum().item()
             seen += y.shape[0]
@@ -156,20 +120,75 @@ def fit(
             val = evaluate(model, val_loader, loss_fn, device, val_metrics)
             history.log(**{f"val_{name}": value for name, value in val.items()})
             postfix["val_acc"] = f"{val['accuracy']:.3f}"
-        bar.set_postfix(postfix)
+        return postfix
+
+    def summary(history: History) -> str:
+        return "last epoch: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in history.curves.items())
+
+    return _train_loop(
+        model,
+        optimizer,
+        history,
+        epochs,
+        epoch,
+        scheduler=scheduler,
+        clip_norm=None,
+        device=device,
+        progress=progress,
+        desc=desc,
+        summary=summary,
+    )
+
+
+def _train_loop(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    history: History,
+    rounds: int,
+    play_round: Callable,
+    *,
+    scheduler,
+    clip_norm: float | None,
+    device,
+    progress: bool,
+    desc: str,
+    summary: Callable[[History], str],
+) -> History:
+    """The loop that :func:`fit` and :func:`fit_detector` share.
+
+    ``rounds`` rounds (epochs or iterations: ``history.unit``) under a progress bar and a clock.
+    ``play_round(number, step)`` plays round ``number`` (from 1): it calls ``step(loss)`` on each
+    batch's loss, logs into ``history`` and returns the bar's postfix (or ``None``). ``step``
+    refuses a loss that is not finite, then takes one optimiser step: gradients zeroed,
+    backpropagated, clipped to ``clip_norm`` (unless ``None``), applied; ``scheduler`` stepped.
+    At the end: ``history.seconds``, and with ``progress`` the line
+    ``"{desc}: {rounds} {unit}s in {seconds} s; {summary(history)}"``.
+    """
+
+    def step(loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()}: lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+
+    start = time.perf_counter()
+    bar = progress_bar(rounds, desc, unit=history.unit, disable=not progress)
+    for number in range(1, rounds + 1):
+        postfix = play_round(number, step)
+        if postfix:
+            bar.set_postfix(postfix)
         bar.update(1)
     synchronize(device)  # CUDA runs asynchronously: wait for it before reading the clock
     bar.close()
     history.seconds = time.perf_counter() - start
     if progress:  # a plain line too: a saved notebook shows a progress widget only as text
-        summary = ", ".join(f"{k} {v[-1]:.3f}" for k, v in history.curves.items())
-        print(f"{desc}: {epochs} epochs in {history.seconds:.1f} s; last epoch: {summary}")
+        print(f"{desc}: {rounds} {history.unit}s in {history.seconds:.1f} s; {summary(history)}")
     return history
-
-
-def _plain(value):
-    """A tv_tensor (BoundingBoxes, Mask, Image) as a plain tensor; other values unchanged."""
-    return value.as_subclass(torch.Tensor) if isinstance(value, torch.Tensor) else value
 
 
 # "proposals": an image's own region proposals, for R-CNN trained on selective search (06)
@@ -177,9 +196,20 @@ _TARGET_KEYS = ("boxes", "labels", "masks", "keypoints", "proposals")
 
 
 def _detection_batch(images, targets, device):
-    images = [_plain(i).to(device) for i in images]
-    targets = [{k: _plain(t[k]).to(device) for k in _TARGET_KEYS if k in t} for t in targets]
+    images = [plain(i).to(device) for i in images]
+    targets = [{k: plain(t[k]).to(device) for k in _TARGET_KEYS if k in t} for t in targets]
     return images, targets
+
+
+def _cycle(loader):
+    """The loader's batches, pass after pass, for as long as they are asked for."""
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("train_loader yields no batches")
 
 
 def fit_detector(
@@ -210,47 +240,41 @@ def fit_detector(
         raise ValueError(f"iterations must be a positive int, got {iterations!r}")
     device = device or next(model.parameters()).device
     history = History(unit="iteration", step=log_every)
-    window: dict[str, float] = {}
-    start = time.perf_counter()
+    batches = _cycle(train_loader)
+    window: dict[str, float] = {}  # loss sums since the last logged point
+
+    def iteration(done: int, step) -> dict | None:
+        images, targets = _detection_batch(*next(batches), device)
+        losses = model(images, targets)
+        loss = sum(losses.values())
+        step(loss)
+        for key, value in {"loss": loss, **losses}.items():
+            window[key] = window.get(key, 0.0) + float(value.detach())
+        if done % log_every == 0 or done == iterations:
+            count = done % log_every or log_every
+            history.log(**{k: v / count for k, v in window.items()})
+            postfix = {"loss": f"{window['loss'] / count:.3f}"}
+            window.clear()
+            return postfix
+        return None
+
+    def summary(history: History) -> str:
+        return f"loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}"
+
     model.train()
-    bar = progress_bar(iterations, desc, unit="iteration", disable=not progress)
-    done = 0
-    while done < iterations:
-        for images, targets in train_loader:
-            images, targets = _detection_batch(images, targets, device)
-            losses = model(images, targets)
-            loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {loss.item()}: lower the learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            for key, value in {"loss": loss, **losses}.items():
-                window[key] = window.get(key, 0.0) + float(value.detach())
-            done += 1
-            bar.update(1)
-            if done % log_every == 0 or done == iterations:
-                count = done % log_every or log_every
-                history.log(**{k: v / count for k, v in window.items()})
-                bar.set_postfix(loss=f"{window['loss'] / count:.3f}")
-                window = {}
-            if done == iterations:
-                break
-    synchronize(device)  # CUDA runs asynchronously: wait for it before reading the clock
-    bar.close()
-    history.seconds = time.perf_counter() - start
-    if progress:
-        print(
-            f"{desc}: {iterations} iterations in {history.seconds:.1f} s; "
-            f"loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}"
-        )
-    return history
+    return _train_loop(
+        model,
+        optimizer,
+        history,
+        iterations,
+        iteration,
+        scheduler=scheduler,
+        clip_norm=clip_norm,
+        device=device,
+        progress=progress,
+        desc=desc,
+        summary=summary,
+    )
 
 
 @torch.no_grad()
@@ -260,6 +284,6 @@ def detect(model: nn.Module, images, batch_size: int = 25, device=None) -> list[
     model.eval()
     results = []
     for i in range(0, len(images), batch_size):
-        batch = [_plain(x).to(device) for x in images[i : i + batch_size]]
+        batch = [plain(x).to(device) for x in images[i : i + batch_size]]
         results += [{k: v.cpu() for k, v in out.items()} for out in model(batch)]
     return results

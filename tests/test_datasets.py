@@ -1,3 +1,5 @@
+from collections import namedtuple
+
 import numpy as np
 import pytest
 import torch
@@ -203,6 +205,75 @@ def test_detection_collate():
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=detection_collate)
     images, targets = next(iter(loader))
     assert len(images) == 2 and images[0].shape == (3, 64, 64)
+
+
+# ---------------------------------------------------------------- plain
+
+
+def test_plain_strips_tv_tensors_all_the_way_down_without_copying():
+    image = tv_tensors.Image(torch.rand(3, 8, 8))
+    boxes = tv_tensors.BoundingBoxes(
+        torch.tensor([[1.0, 2.0, 5.0, 6.0]]), format="XYXY", canvas_size=(8, 8)
+    )
+    masks = tv_tensors.Mask(torch.zeros(1, 8, 8, dtype=torch.uint8))
+    labels = torch.tensor([2])
+    sample = {
+        "image": image,
+        "target": {"boxes": boxes, "masks": masks, "labels": labels, "image_id": 7},
+        "more": [masks, (image, "a note", None)],
+    }
+    out = datasets.plain(sample)
+    assert list(out) == ["image", "target", "more"]
+    assert list(out["target"]) == ["boxes", "masks", "labels", "image_id"]
+    for stripped, original in [
+        (out["image"], image),
+        (out["target"]["boxes"], boxes),
+        (out["target"]["masks"], masks),
+        (out["more"][0], masks),
+        (out["more"][1][0], image),
+    ]:
+        assert type(stripped) is torch.Tensor  # exactly, not a subclass
+        assert stripped.data_ptr() == original.data_ptr()  # a view: nothing copied
+        assert stripped.dtype == original.dtype and torch.equal(stripped, original)
+    assert out["target"]["labels"] is labels  # a plain tensor as it is
+    assert out["target"]["image_id"] == 7 and out["more"][1][1:] == ("a note", None)
+    assert type(out["more"]) is list and type(out["more"][1]) is tuple
+    # the input is rebuilt, never changed in place
+    assert type(sample["image"]) is tv_tensors.Image
+    assert type(sample["target"]["boxes"]) is tv_tensors.BoundingBoxes
+    assert datasets.plain(3) == 3 and datasets.plain("x") == "x"
+
+
+def test_plain_on_scenes_and_a_named_tuple():
+    image, target = ShapesScenes(2, seed=0)[1]
+    plain_image, plain_target = datasets.plain((image, target))
+    assert type(plain_image) is torch.Tensor and torch.equal(plain_image, image)
+    assert all(type(v) is torch.Tensor for k, v in plain_target.items() if k != "image_id")
+    Pair = namedtuple("Pair", "image target")
+    pair = datasets.plain(Pair(image, target))
+    assert type(pair) is Pair and type(pair.image) is torch.Tensor
+
+
+def test_plain_keys_select_entries_of_a_target_or_of_each_target():
+    scenes = ShapesScenes(3, seed=0)
+    target = scenes[0][1]
+    out = datasets.plain(target, keys=("labels", "boxes"))
+    assert list(out) == ["labels", "boxes"]  # in the order asked for
+    assert type(out["boxes"]) is torch.Tensor and torch.equal(out["boxes"], target["boxes"])
+    assert list(datasets.plain(target, keys="boxes")) == ["boxes"]  # one name as a string
+    targets = datasets.plain([scenes[i][1] for i in range(3)], keys=["boxes", "masks"])
+    assert [list(t) for t in targets] == [["boxes", "masks"]] * 3
+    assert all(type(t["masks"]) is torch.Tensor for t in targets)
+    image, selected = datasets.plain(scenes[2], keys=["labels"])  # a sample: the target's keys
+    assert type(image) is torch.Tensor and list(selected) == ["labels"]
+
+
+def test_plain_missing_key_is_a_clear_error():
+    target = ShapesScenes(1, seed=0)[0][1]
+    with pytest.raises(ValueError, match=r"no 'scores', 'keypoints' in this dict; its keys are"):
+        datasets.plain(target, keys=("boxes", "scores", "keypoints"))
+    with pytest.raises(ValueError, match="'boxes', 'labels'"):  # and names the keys it has
+        datasets.plain([target], keys=("scores",))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@
 - :func:`semantic_scenes`, :class:`SegmentationPairs`: scenes as (image, label map) tensors for
   semantic segmentation, with joint transforms (elastic deformation); :func:`cell_scenes`:
   touching cells and their walls, whose labels survive a smooth deformation
+- :func:`detection_collate`: detection samples in batches; :func:`plain`: a sample's tv_tensors
+  as plain tensors, for the metrics and models
 """
 
 from .digits import DIGITS_SPLIT_SIZES, digits, digits_on_canvas
@@ -23,7 +25,7 @@ from .shapes import (
     ShapesScenes,
     render_scene,
 )
-from .targets import detection_collate
+from .targets import detection_collate, plain
 
 __all__ = [
     "CELL_CLASSES",
@@ -40,6 +42,7 @@ __all__ = [
     "detection_collate",
     "digits",
     "digits_on_canvas",
+    "plain",
     "render_scene",
     "sample_image",
     "semantic_scenes",

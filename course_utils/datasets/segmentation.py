@@ -23,6 +23,7 @@ from torchvision import tv_tensors
 
 from ..transforms import unet_displacement
 from .shapes import render_scene
+from .targets import plain
 
 __all__ = ["CELL_CLASSES", "SegmentationPairs", "cell_scenes", "semantic_scenes"]
 
@@ -154,4 +155,4 @@ class SegmentationPairs(Dataset):
         if self.transform is None:
             return image, label
         image, label = self.transform(tv_tensors.Image(image), tv_tensors.Mask(label))
-        return image.as_subclass(torch.Tensor), label.as_subclass(torch.Tensor)
+        return plain(image), plain(label)

@@ -35,6 +35,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import roi_align as tv_roi_align
 from torchvision.ops import roi_pool as tv_roi_pool
 
+from ..datasets.targets import plain
 from ..ops.align import roi_align
 from ..regions import encode_boxes, label_proposals, postprocess, sample_balanced
 from .classification import conv_bn_relu
@@ -82,7 +83,7 @@ def _batch(images) -> torch.Tensor:
         images = torch.stack([torch.as_tensor(i) for i in images])
     if images.dim() != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
         raise ValueError(f"expected square RGB images (N, 3, S, S), got {tuple(images.shape)}")
-    return images.as_subclass(torch.Tensor)
+    return plain(images)
 
 
 class RegionDetector(nn.Module):
