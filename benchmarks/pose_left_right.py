@@ -65,16 +65,13 @@ def main() -> None:
     env.setup(seed=0)
     test = datasets.ShapesScenes(200, seed=2, back_facing=0.5, **SCENES)
     pairs = [test[i] for i in range(len(test))]
-    images = [image.as_subclass(torch.Tensor) for image, _ in pairs]
-    targets = [
-        {k: t[k].as_subclass(torch.Tensor) for k in ("boxes", "labels", "keypoints")}
-        for _, t in pairs
-    ]
+    images = datasets.plain([image for image, _ in pairs])
+    targets = datasets.plain([t for _, t in pairs], keys=("boxes", "labels", "keypoints"))
     from_back = torch.cat([t["from_back"] for _, t in pairs])
     if args.faceless:  # the faces use no random numbers: without them, the scenes are the same
         draw_face = shapes._face
         shapes._face = lambda xx, yy, points, r: np.zeros_like(xx, dtype=bool)
-        faceless = [test[i][0].as_subclass(torch.Tensor) for i in range(len(test))]
+        faceless = datasets.plain([test[i][0] for i in range(len(test))])
         shapes._face = draw_face
     for variant in args.variants:
         back = 0.0 if variant == "front" else 0.5
